@@ -1,0 +1,1 @@
+"""Exchange adapters: the shell between exchanges and tapeline's exchange-neutral engine."""

@@ -1,0 +1,1 @@
+"""A local MEXC-compatible exchange: matching engine, accounts, REST and WebSocket server."""

@@ -1,0 +1,328 @@
+"""The journal envelope and the engine's own event kinds (pure).
+
+A journal row is an :class:`Event`: a fact, in arrival order, with the wire text exactly as
+received (``source`` ``ws``/``rest``) or canonical JSON of an engine-made event (``engine``,
+``strategy``, ``risk``). :class:`NewEvent` is the same row before the journal has given it a
+``seq`` and a hash. The engine-made event types below are past-tense facts; their kinds
+(``KIND`` class attributes) are the journal's ``kind`` column.
+
+Hash chain: ``hash = sha256(prev_hash || canonical_row(seq, session, ts_ns, venue_ts_ms,
+source, kind, stream, cause, body))`` with 64 zeros before the first row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from decimal import Decimal
+from typing import Any, ClassVar, Final, Literal
+
+import orjson
+from attrs import frozen
+
+from engine.commands import Command, PlaceOrder
+
+__all__ = [
+    "GENESIS_HASH",
+    "SOURCES",
+    "BookGapDetected",
+    "BookResynced",
+    "CommandAccepted",
+    "CommandDenied",
+    "CommandIssued",
+    "Connected",
+    "DecodeFailed",
+    "Disconnected",
+    "EngineEvent",
+    "Event",
+    "KillSwitchTripped",
+    "NewEvent",
+    "OrderAccepted",
+    "OrderOutcomeUnknown",
+    "OrderRejected",
+    "OrderRequested",
+    "OrderSent",
+    "SessionEnded",
+    "Source",
+    "TimerFired",
+    "canonical_json",
+    "chain_hash",
+]
+
+Source = Literal["ws", "rest", "engine", "strategy", "risk"]
+SOURCES: Final = ("ws", "rest", "engine", "strategy", "risk")
+GENESIS_HASH: Final = "0" * 64
+_SEP = b"\x1f"
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
+
+
+def canonical_json(obj: Any) -> str:
+    """Serialise ``obj`` as compact JSON with sorted keys; Decimals become strings."""
+    return orjson.dumps(obj, default=_json_default, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def _field(value: int | str | None) -> bytes:
+    return b"" if value is None else str(value).encode()
+
+
+def chain_hash(
+    prev_hash: str,
+    seq: int,
+    session: str,
+    ts_ns: int,
+    venue_ts_ms: int | None,
+    source: str,
+    kind: str,
+    stream: str | None,
+    cause: int | None,
+    body: str,
+) -> str:
+    """The hash of one row given the hash of the row before it."""
+    h = hashlib.sha256(prev_hash.encode())
+    h.update(
+        _SEP.join(
+            (
+                _field(seq),
+                session.encode(),
+                _field(ts_ns),
+                # None and "" differ: venue_ts_ms/stream/cause are nullable
+                b"\x00" if venue_ts_ms is None else _field(venue_ts_ms),
+                source.encode(),
+                kind.encode(),
+                b"\x00" if stream is None else stream.encode(),
+                b"\x00" if cause is None else _field(cause),
+                body.encode(),
+            )
+        )
+    )
+    return h.hexdigest()
+
+
+@frozen
+class NewEvent:
+    """A fact to append: everything of a journal row but its seq, session and hash."""
+
+    ts_ns: int
+    source: Source
+    kind: str
+    body: str
+    venue_ts_ms: int | None = None
+    stream: str | None = None
+    cause: int | None = None
+
+
+@frozen
+class Event:
+    """One committed journal row."""
+
+    seq: int
+    session: str
+    ts_ns: int
+    venue_ts_ms: int | None
+    source: str
+    kind: str
+    stream: str | None
+    cause: int | None
+    body: str
+    hash: str
+
+
+# --------------------------------------------------------------------------- engine events
+# Each carries the local time it was made (ts_ns) so that folds never read a clock.
+
+
+@frozen
+class OrderRequested:
+    """A strategy asked for an order; ``command.external_oid`` names it from now on."""
+
+    KIND: ClassVar[str] = "cmd.place_order"
+    SOURCE: ClassVar[str] = "strategy"
+    command: PlaceOrder
+    ts_ns: int
+
+
+@frozen
+class CommandIssued:
+    """A strategy emitted a non-placement command (cancel, leverage, margin)."""
+
+    KIND: ClassVar[str] = "cmd.issued"
+    SOURCE: ClassVar[str] = "strategy"
+    command: Command
+    ts_ns: int
+
+
+@frozen
+class CommandAccepted:
+    """The risk gate let the command at ``cause`` through."""
+
+    KIND: ClassVar[str] = "risk.accepted"
+    SOURCE: ClassVar[str] = "risk"
+    key: str
+    ts_ns: int
+
+
+@frozen
+class CommandDenied:
+    """The risk gate refused a command; ``key`` is its external_oid or command kind."""
+
+    KIND: ClassVar[str] = "risk.denied"
+    SOURCE: ClassVar[str] = "risk"
+    key: str
+    reason: str
+    ts_ns: int
+
+
+@frozen
+class OrderSent:
+    """The placement request of ``external_oid`` is about to leave (journaled before sending)."""
+
+    KIND: ClassVar[str] = "order.sent"
+    SOURCE: ClassVar[str] = "engine"
+    external_oid: str
+    ts_ns: int
+
+
+@frozen
+class OrderAccepted:
+    """The exchange acknowledged the placement and gave it ``order_id``."""
+
+    KIND: ClassVar[str] = "order.accepted"
+    SOURCE: ClassVar[str] = "engine"
+    external_oid: str
+    order_id: str
+    ts_ns: int
+
+
+@frozen
+class OrderRejected:
+    """The exchange definitely refused the placement with ``code``."""
+
+    KIND: ClassVar[str] = "order.rejected"
+    SOURCE: ClassVar[str] = "engine"
+    external_oid: str
+    code: int
+    message: str
+    ts_ns: int
+
+
+@frozen
+class OrderOutcomeUnknown:
+    """Sent, but no definite answer (timeout, 5xx, disconnect, unparsable reply)."""
+
+    KIND: ClassVar[str] = "order.unknown"
+    SOURCE: ClassVar[str] = "engine"
+    external_oid: str
+    reason: str
+    ts_ns: int
+
+
+@frozen
+class TimerFired:
+    """A timer a strategy asked for fired."""
+
+    KIND: ClassVar[str] = "engine.timer"
+    SOURCE: ClassVar[str] = "engine"
+    name: str
+    ts_ns: int
+
+
+@frozen
+class Connected:
+    """A WebSocket connection opened."""
+
+    KIND: ClassVar[str] = "engine.connected"
+    SOURCE: ClassVar[str] = "engine"
+    conn_id: str
+    url: str
+    ts_ns: int
+
+
+@frozen
+class Disconnected:
+    """A WebSocket connection closed or was lost."""
+
+    KIND: ClassVar[str] = "engine.disconnected"
+    SOURCE: ClassVar[str] = "engine"
+    conn_id: str
+    reason: str
+    ts_ns: int
+
+
+@frozen
+class BookGapDetected:
+    """A depth delta did not follow the local book's version."""
+
+    KIND: ClassVar[str] = "engine.book_gap"
+    SOURCE: ClassVar[str] = "engine"
+    symbol: str
+    expected: int
+    got: int
+    ts_ns: int
+
+
+@frozen
+class BookResynced:
+    """The local book was repaired (``how``: ``commits`` or ``snapshot``)."""
+
+    KIND: ClassVar[str] = "engine.book_resync"
+    SOURCE: ClassVar[str] = "engine"
+    symbol: str
+    version: int
+    how: str
+    ts_ns: int
+
+
+@frozen
+class DecodeFailed:
+    """The row at ``cause`` could not be decoded."""
+
+    KIND: ClassVar[str] = "engine.decode_failed"
+    SOURCE: ClassVar[str] = "engine"
+    kind: str
+    error: str
+    ts_ns: int
+
+
+@frozen
+class KillSwitchTripped:
+    """Trading stopped: no new orders, open orders cancelled."""
+
+    KIND: ClassVar[str] = "engine.kill_switch"
+    SOURCE: ClassVar[str] = "engine"
+    reason: str
+    ts_ns: int
+
+
+@frozen
+class SessionEnded:
+    """The session closed cleanly."""
+
+    KIND: ClassVar[str] = "engine.session_ended"
+    SOURCE: ClassVar[str] = "engine"
+    reason: str
+    ts_ns: int
+
+
+EngineEvent = (
+    OrderRequested
+    | CommandIssued
+    | CommandAccepted
+    | CommandDenied
+    | OrderSent
+    | OrderAccepted
+    | OrderRejected
+    | OrderOutcomeUnknown
+    | TimerFired
+    | Connected
+    | Disconnected
+    | BookGapDetected
+    | BookResynced
+    | DecodeFailed
+    | KillSwitchTripped
+    | SessionEnded
+)
+"""Every engine-made event type."""

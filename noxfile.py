@@ -1,0 +1,48 @@
+"""nox sessions: tests (the default), lint, typecheck, bench.
+
+Every session installs exactly the versions pinned in requirements.lock (with hashes), then
+tapeline itself without dependencies, so what is tested is what the lock file says.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["tests"]
+nox.options.reuse_existing_virtualenvs = True
+nox.options.default_venv_backend = "venv"
+
+LOCK = "requirements.lock"
+
+
+def _install(session: nox.Session) -> None:
+    session.install("--require-hashes", "-r", LOCK)
+    session.install("--no-deps", "--no-build-isolation", "-e", ".")
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The whole test suite (pytest, trio mode, warnings are errors)."""
+    _install(session)
+    session.run("python", "-m", "pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff over everything."""
+    _install(session)
+    session.run("ruff", "check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy on engine/ and adapters/."""
+    _install(session)
+    session.run("mypy", "engine", "adapters")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks beside their floors; writes bench/out/latest.json."""
+    _install(session)
+    session.run("python", "-m", "bench", *session.posargs)
