@@ -31,8 +31,10 @@ def _text(value: object) -> str:
 def query_string(params: Mapping[str, object] | None) -> str:
     """The canonical query: keys sorted, ``None`` values dropped, values percent-encoded.
 
-    Encoding follows MEXC's Java sample (``URLEncoder`` with ``+`` → ``%20``), which equals
-    Python's ``quote(v, safe="~")`` apart from ``*``, which Java leaves bare.
+    Encoding follows MEXC's Java sample exactly (``URLEncoder.encode(v, "UTF-8")`` with
+    ``+`` → ``%20``): letters, digits and ``. - * _`` stay bare, a space is ``%20`` and every
+    other byte of the UTF-8 text is ``%XX`` in upper case, so ``,`` is ``%2C`` and ``~`` is
+    ``%7E``. Python's ``quote`` differs from Java only in leaving ``~`` bare.
     """
     if not params:
         return ""
@@ -41,8 +43,12 @@ def query_string(params: Mapping[str, object] | None) -> str:
         value = params[key]
         if value is None:
             continue
-        parts.append(f"{key}={quote(_text(value), safe='*~')}")
+        parts.append(f"{key}={_java_url_encode(_text(value))}")
     return "&".join(parts)
+
+
+def _java_url_encode(text: str) -> str:
+    return quote(text, safe="*").replace("~", "%7E")
 
 
 def rest_signature(
