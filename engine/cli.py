@@ -7,7 +7,8 @@ on stderr and a non-zero exit code, never a traceback.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
@@ -43,6 +44,42 @@ def friendly_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+class _OneLineErrorGroup(click.Group):
+    """A click group whose usage errors are one ``Error: ...`` line, without the usage banner.
+
+    Click prints a usage line and a ``Try --help`` hint above every usage error; that breaks
+    the one-line promise of this module. A bare command group (``NoArgsIsHelpError``) still
+    shows its help.
+    """
+
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        with _one_line_usage_errors():
+            return super().make_context(info_name, args, parent=parent, **extra)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with _one_line_usage_errors():
+            return super().invoke(ctx)
+
+
+@contextmanager
+def _one_line_usage_errors() -> Iterator[None]:
+    try:
+        yield
+    except click.exceptions.NoArgsIsHelpError:
+        raise
+    except click.UsageError as exc:
+        raise _PlainUsageError(exc.format_message()) from exc
+
+
+class _PlainUsageError(click.ClickException):
+    """A usage error shown as one line; exit code 2 like click's own usage errors."""
+
+    exit_code = 2
+
+
 def _table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     cells = [[("" if v is None else str(v)) for v in row] for row in rows]
     widths = [len(h) for h in headers]
@@ -69,7 +106,7 @@ output_format = click.option(
 )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_OneLineErrorGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="tapeline")
 def main() -> None:
     """tapeline: an event-sourced trading engine for MEXC Futures."""
@@ -128,7 +165,8 @@ def journal_sessions(path: Path, fmt: str) -> None:
 @journal.command("events")
 @journal_path
 @click.option("--session", help="Only this session (id or unique prefix).")
-@click.option("--kind", "kinds", multiple=True, help="Only these kinds (repeatable); a trailing * matches a prefix.")
+@click.option("--kind", "kinds", multiple=True,
+              help="Only these kinds (repeatable); a trailing * matches a prefix.")
 @click.option("--stream", help="Only this stream (symbol or order key).")
 @click.option("--from-seq", type=click.IntRange(min=1), help="Start at this seq.")
 @click.option("--to-seq", type=click.IntRange(min=1), help="Stop after this seq.")
@@ -183,7 +221,9 @@ def journal_verify(path: Path, fmt: str) -> None:
             "problem": result.problem, "last_seq": result.last_seq, "last_hash": result.last_hash,
         }).decode())
     elif result.ok:
-        click.echo(f"OK: {result.checked} events, chain head seq {result.last_seq} {result.last_hash}")
+        click.echo(
+            f"OK: {result.checked} events, chain head seq {result.last_seq} {result.last_hash}"
+        )
     else:
         click.echo(
             f"BROKEN at seq {result.first_bad_seq}: {result.problem} "
@@ -199,7 +239,8 @@ def journal_verify(path: Path, fmt: str) -> None:
               help="Journal file to write (created if missing; sessions are appended).")
 @click.option("--events", "n_events", type=click.IntRange(min=1, max=1_000_000), default=2000,
               show_default=True, help="How many synthetic market events to record.")
-@click.option("--seed", type=int, default=7, show_default=True, help="Seed of the synthetic market.")
+@click.option("--seed", type=int, default=7, show_default=True,
+              help="Seed of the synthetic market.")
 @friendly_errors
 def demo(journal_file: Path, n_events: int, seed: int) -> None:
     """Record a short synthetic session into a journal and print its summary."""

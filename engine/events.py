@@ -6,8 +6,9 @@ received (``source`` ``ws``/``rest``) or canonical JSON of an engine-made event 
 ``seq`` and a hash. The engine-made event types below are past-tense facts; their kinds
 (``KIND`` class attributes) are the journal's ``kind`` column.
 
-Hash chain: ``hash = sha256(prev_hash || canonical_row(seq, session, ts_ns, venue_ts_ms,
-source, kind, stream, cause, body))`` with 64 zeros before the first row.
+Hash chain: ``hash = sha256(prev_hash || row)`` where ``row`` is the length-prefixed
+encoding of (seq, session, ts_ns, venue_ts_ms, source, kind, stream, cause, body), with 64
+zeros before the first row.
 """
 
 from __future__ import annotations
@@ -51,7 +52,6 @@ __all__ = [
 Source = Literal["ws", "rest", "engine", "strategy", "risk"]
 SOURCES: Final = ("ws", "rest", "engine", "strategy", "risk")
 GENESIS_HASH: Final = "0" * 64
-_SEP = b"\x1f"
 
 
 def _json_default(value: Any) -> Any:
@@ -66,7 +66,11 @@ def canonical_json(obj: Any) -> str:
 
 
 def _field(value: int | str | None) -> bytes:
-    return b"" if value is None else str(value).encode()
+    """Length-prefixed field encoding: ``None`` and every string stay distinct."""
+    if value is None:
+        return b"N;"
+    raw = str(value).encode()
+    return b"S%d:%s;" % (len(raw), raw)
 
 
 def chain_hash(
@@ -81,21 +85,17 @@ def chain_hash(
     cause: int | None,
     body: str,
 ) -> str:
-    """The hash of one row given the hash of the row before it."""
+    """The hash of one row given the hash of the row before it.
+
+    Every field is length-prefixed, so no choice of field contents can make two different
+    rows hash alike (NULL differs from any string, separators cannot be smuggled in).
+    """
     h = hashlib.sha256(prev_hash.encode())
     h.update(
-        _SEP.join(
+        b"".join(
             (
-                _field(seq),
-                session.encode(),
-                _field(ts_ns),
-                # None and "" differ: venue_ts_ms/stream/cause are nullable
-                b"\x00" if venue_ts_ms is None else _field(venue_ts_ms),
-                source.encode(),
-                kind.encode(),
-                b"\x00" if stream is None else stream.encode(),
-                b"\x00" if cause is None else _field(cause),
-                body.encode(),
+                _field(seq), _field(session), _field(ts_ns), _field(venue_ts_ms),
+                _field(source), _field(kind), _field(stream), _field(cause), _field(body),
             )
         )
     )

@@ -4,7 +4,8 @@ Theory of operation
 -------------------
 One file holds many sessions. The ``events`` table is the total order (``seq``); every row
 carries ``hash = sha256(prev_hash || row)`` (see :func:`engine.events.chain_hash`), and
-triggers refuse UPDATE and DELETE on ``events`` and ``sessions``. One process writes at a time:
+triggers refuse UPDATE, DELETE and a colliding INSERT (``INSERT OR REPLACE``) on ``events``
+and ``sessions``. One process writes at a time:
 :meth:`Journal.open` takes an exclusive ``flock`` on ``PATH.lock`` for writers, and the
 writer keeps the chain head (last seq and hash) in memory. :meth:`Journal.append` writes a
 whole batch in one ``BEGIN IMMEDIATE … COMMIT`` and returns only after the commit, so a
@@ -52,6 +53,8 @@ __all__ = [
 
 APPLICATION_ID: Final = 0x54504C4E  # "TPLN"
 READ_PAGE: Final = 2000
+_MIN_SEQ: Final = -(2**63)  # SQLite's rowid range
+_MAX_SEQ: Final = 2**63 - 1
 _COLUMNS: Final = "seq, session, ts_ns, venue_ts_ms, source, kind, stream, cause, body, hash"
 _INSERT: Final = (
     "INSERT INTO events (seq, session, ts_ns, venue_ts_ms, source, kind, stream, cause, body, hash)"
@@ -103,6 +106,18 @@ def _m0001_initial(db: sqlite_utils.Database) -> None:
                 f"CREATE TRIGGER {table}_no_{op.lower()} BEFORE {op} ON {table} "
                 f"BEGIN SELECT RAISE(ABORT, 'journal is append-only: {op} on {table} refused'); END"
             )
+
+
+@SCHEMA_MIGRATIONS(name="0002_no_replace")
+def _m0002_no_replace(db: sqlite_utils.Database) -> None:
+    # INSERT OR REPLACE deletes the row it collides with without firing DELETE triggers
+    # (unless recursive_triggers is on), so refuse an insert whose key already exists.
+    for table, key in (("events", "seq"), ("sessions", "id")):
+        db.execute(
+            f"CREATE TRIGGER {table}_no_replace BEFORE INSERT ON {table} "
+            f"WHEN EXISTS (SELECT 1 FROM {table} WHERE {key} = NEW.{key}) "
+            f"BEGIN SELECT RAISE(ABORT, 'journal is append-only: {table} {key} exists'); END"
+        )
 
 
 @frozen
@@ -161,7 +176,9 @@ def _translate(exc: sqlite3.DatabaseError, path: Path) -> JournalError:
 class Journal:
     """An open journal file. Use :meth:`open`; close it (or use ``with``) when done."""
 
-    def __init__(self, path: Path, conn: sqlite3.Connection, *, writable: bool, lock: IO[str] | None):
+    def __init__(
+        self, path: Path, conn: sqlite3.Connection, *, writable: bool, lock: IO[str] | None
+    ):
         self.path = path
         self._conn = conn
         self._writable = writable
@@ -208,7 +225,9 @@ class Journal:
             else:
                 conn = sqlite3.connect(str(p), isolation_level=None)
             try:
-                cls._check_identity(conn, p, fresh=not exists or p.stat().st_size == 0)
+                cls._check_identity(
+                    conn, p, fresh=not exists or p.stat().st_size == 0, readonly=readonly
+                )
                 if not readonly:
                     conn.execute("PRAGMA journal_mode=WAL")
                     conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
@@ -237,14 +256,16 @@ class Journal:
         return lock
 
     @staticmethod
-    def _check_identity(conn: sqlite3.Connection, p: Path, *, fresh: bool) -> None:
+    def _check_identity(
+        conn: sqlite3.Connection, p: Path, *, fresh: bool, readonly: bool
+    ) -> None:
         app_id = conn.execute("PRAGMA application_id").fetchone()[0]
         if app_id == APPLICATION_ID:
             return
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        if fresh or not tables:
-            if app_id == 0:
-                return
+        # A writer may turn an empty SQLite file into a journal; a reader has nothing to read.
+        if (fresh or not tables) and app_id == 0 and not readonly:
+            return
         raise NotAJournalError(f"{p}: an SQLite file, but not a tapeline journal")
 
     def close(self) -> None:
@@ -263,7 +284,9 @@ class Journal:
         self.close()
 
     def _load_head(self) -> None:
-        row = self._conn.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+        row = self._conn.execute(
+            "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
         if row is not None:
             self._last_seq, self._last_hash = int(row[0]), str(row[1])
         self._known_sessions = {r[0] for r in self._conn.execute("SELECT id FROM sessions")}
@@ -341,7 +364,9 @@ class Journal:
                     conn.execute("ROLLBACK")
                 raise
         except sqlite3.Error as exc:
-            raise JournalWriteError(f"{self.path}: append of {len(rows)} events failed: {exc}") from exc
+            raise JournalWriteError(
+                f"{self.path}: append of {len(rows)} events failed: {exc}"
+            ) from exc
         first = self._last_seq + 1
         self._last_seq, self._last_hash = seq, prev
         return range(first, seq + 1)
@@ -364,8 +389,12 @@ class Journal:
         limit: int | None = None,
         page: int = READ_PAGE,
     ) -> Iterator[Event]:
-        """Stream events in seq order, filtered; memory stays bounded by ``page`` rows."""
-        where = ["seq > ?"]
+        """Stream events in seq order, filtered; memory stays bounded by ``page`` rows.
+
+        Without ``from_seq`` the read starts at the lowest seq in the file, whatever it is (a
+        tampered file may hold rows at seq <= 0, and :meth:`verify` must see them).
+        """
+        where = ["seq >= ?"]
         params: list[Any] = []
         if session is not None:
             where.append("session = ?")
@@ -384,19 +413,19 @@ class Journal:
             where.append("stream = ?")
             params.append(stream)
         sql = f"SELECT {_COLUMNS} FROM events WHERE {' AND '.join(where)} ORDER BY seq LIMIT ?"
-        after = (from_seq - 1) if from_seq is not None else 0
+        lowest = from_seq if from_seq is not None else _MIN_SEQ
         remaining = limit
         while remaining is None or remaining > 0:
             n = page if remaining is None else min(page, remaining)
             try:
-                rows = self._conn.execute(sql, [after, *params, n]).fetchall()
+                rows = self._conn.execute(sql, [lowest, *params, n]).fetchall()
             except sqlite3.DatabaseError as exc:
                 raise _translate(exc, self.path) from exc
             for r in rows:
                 yield Event(*r)
-            if len(rows) < n:
+            if len(rows) < n or rows[-1][0] >= _MAX_SEQ:
                 return
-            after = rows[-1][0]
+            lowest = rows[-1][0] + 1
             if remaining is not None:
                 remaining -= len(rows)
 
@@ -434,7 +463,9 @@ class Journal:
             first, last, count = self._conn.execute(
                 "SELECT min(seq), max(seq), count(*) FROM events"
             ).fetchone()
-            head = self._conn.execute("SELECT hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+            head = self._conn.execute(
+                "SELECT hash FROM events ORDER BY seq DESC LIMIT 1"
+            ).fetchone()
             schema = tuple(m.name for m in SCHEMA_MIGRATIONS.applied(self._db))
         except sqlite3.DatabaseError as exc:
             raise _translate(exc, self.path) from exc
@@ -448,15 +479,23 @@ class Journal:
         )
 
     def verify(self, *, progress: Callable[[int], None] | None = None) -> VerifyResult:
-        """Recompute the hash chain from the first row; name the first bad seq, if any."""
+        """Recompute the hash chain from the first row; name the first bad seq, if any.
+
+        Seqs must run 1, 2, 3, ... with no gap. ``first_bad_seq`` is the lowest seq that does
+        not verify, so every row below it does: a changed row's own seq, or the seq where a
+        row is missing or an unexpected one stands.
+        """
         prev = GENESIS_HASH
         expected_seq = 1
         checked = 0
         last_seq: int | None = None
         for ev in self.read():
             if ev.seq != expected_seq:
-                problem = f"seq {expected_seq} is missing (next row is seq {ev.seq})"
-                return VerifyResult(False, checked, ev.seq, problem, last_seq, prev)
+                if ev.seq > expected_seq:
+                    problem = f"seq {expected_seq} is missing (next row is seq {ev.seq})"
+                else:
+                    problem = f"unexpected row at seq {ev.seq} (seqs start at 1)"
+                return VerifyResult(False, checked, expected_seq, problem, last_seq, prev)
             want = chain_hash(
                 prev, ev.seq, ev.session, ev.ts_ns, ev.venue_ts_ms, ev.source, ev.kind,
                 ev.stream, ev.cause, ev.body,
