@@ -139,12 +139,33 @@ json_scalars = (
 )  # fmt: skip
 json_values = st.recursive(
     json_scalars,
-    lambda inner: st.lists(inner, max_size=5)
-    | st.dictionaries(
-        st.sampled_from(["channel", "data", "symbol", "ts", "asks", "bids", "version", "p",
-                         "v", "T", "t", "orderId", "success", "code", "price", "x"])
-        | st.text(max_size=6),
-        inner, max_size=6,
+    lambda inner: (
+        st.lists(inner, max_size=5)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "channel",
+                    "data",
+                    "symbol",
+                    "ts",
+                    "asks",
+                    "bids",
+                    "version",
+                    "p",
+                    "v",
+                    "T",
+                    "t",
+                    "orderId",
+                    "success",
+                    "code",
+                    "price",
+                    "x",
+                ]
+            )
+            | st.text(max_size=6),
+            inner,
+            max_size=6,
+        )
     ),
     max_leaves=20,
 )

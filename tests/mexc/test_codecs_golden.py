@@ -112,8 +112,14 @@ def order(**changes: Any) -> OrderUpdate:
     return OrderUpdate(**base)
 
 
-def frame(channel: str, messages: tuple[Any, ...], *, symbol: str | None = BTC,
-          ts: int | None, unknown: tuple[str, ...] = ()) -> WsFrame:
+def frame(
+    channel: str,
+    messages: tuple[Any, ...],
+    *,
+    symbol: str | None = BTC,
+    ts: int | None,
+    unknown: tuple[str, ...] = (),
+) -> WsFrame:
     return WsFrame(channel, symbol, ts, messages, None, None, unknown)
 
 
@@ -445,8 +451,19 @@ def check_rest_stoporder_list(s: Sample) -> None:
 def check_rest_ticker(s: Sample) -> None:
     got = s.rest(0, "ticker")
     assert got == Ticker(
-        BTC, D("109167.1"), D(109167), D("109167.1"), D(954830625), D("10374579341.00211"),
-        D(381485808), D(106226), D("111553.8"), D("0.014"), D(109235), D("109168.9"), ZERO,
+        BTC,
+        D("109167.1"),
+        D(109167),
+        D("109167.1"),
+        D(954830625),
+        D("10374579341.00211"),
+        D(381485808),
+        D(106226),
+        D("111553.8"),
+        D("0.014"),
+        D(109235),
+        D("109168.9"),
+        ZERO,
         1761883095759,
     )
     # without a symbol the answer is a list of the same objects
@@ -531,7 +548,8 @@ def check_ws_push_fair_price(s: Sample) -> None:
 
 def check_ws_push_funding_rate(s: Sample) -> None:
     assert s.ws(0) == frame(
-        "push.funding.rate", (FundingRate(BTC, D("0.001"), None, 1587442022003),),
+        "push.funding.rate",
+        (FundingRate(BTC, D("0.001"), None, 1587442022003),),
         ts=1587442022003,
     )
     assert s.ws(1) == frame(
@@ -796,7 +814,8 @@ def test_rest_errors_name_the_path() -> None:
     with pytest.raises(DecodeError) as info:
         decode_rest("open_orders", [order_data, {**order_data, "price": -1}])
     assert (info.value.where, info.value.reason) == (
-        "open_orders", "data[1].price: negative or not a number: -1"
+        "open_orders",
+        "data[1].price: negative or not a number: -1",
     )
     paged = {"pageSize": 1, "totalCount": 1, "totalPage": 1, "currentPage": 1,
              "resultList": [order_data]}  # fmt: skip
@@ -829,9 +848,18 @@ def test_kline_columns_must_line_up() -> None:
 
 
 def test_small_result_types() -> None:
-    fee = decode_rest("tiered_fee_rate", {"level": 0, "dealAmount": 12.5, "walletBalance": 3,
-                                          "makerFee": -0.0001, "takerFee": 0.0004,
-                                          "makerFeeDiscount": 1, "takerFeeDiscount": 0.8})
+    fee = decode_rest(
+        "tiered_fee_rate",
+        {
+            "level": 0,
+            "dealAmount": 12.5,
+            "walletBalance": 3,
+            "makerFee": -0.0001,
+            "takerFee": 0.0004,
+            "makerFeeDiscount": 1,
+            "takerFeeDiscount": 0.8,
+        },
+    )
     assert (fee.maker_fee, fee.taker_fee, fee.taker_fee_discount) == (
         D("-0.0001"), D("0.0004"), D("0.8"))  # fmt: skip
     records = decode_rest("funding_records", {
