@@ -42,6 +42,8 @@ ENGINE_EVENT_TYPES: dict[str, type] = {
         e.BookResynced,
         e.DecodeFailed,
         e.KillSwitchTripped,
+        e.SessionStarted,
+        e.ReconcileDifference,
         e.SessionEnded,
     )
 }

@@ -42,7 +42,9 @@ __all__ = [
     "OrderRejected",
     "OrderRequested",
     "OrderSent",
+    "ReconcileDifference",
     "SessionEnded",
+    "SessionStarted",
     "Source",
     "TimerFired",
     "canonical_json",
@@ -298,6 +300,35 @@ class KillSwitchTripped:
 
 
 @frozen
+class SessionStarted:
+    """A session began; ``meta`` is canonical JSON of its metadata (chained, unlike the
+    sessions table)."""
+
+    KIND: ClassVar[str] = "engine.session_started"
+    SOURCE: ClassVar[str] = "engine"
+    mode: str
+    strategy: str
+    meta: str
+    ts_ns: int
+
+
+@frozen
+class ReconcileDifference:
+    """Reconciliation found the journal's view and the exchange's view apart.
+
+    ``what`` is e.g. ``order_missing`` (journal open, exchange not), ``order_unknown``
+    (exchange open, journal unaware), ``position_changed``, ``balance_changed``.
+    """
+
+    KIND: ClassVar[str] = "engine.reconcile_difference"
+    SOURCE: ClassVar[str] = "engine"
+    what: str
+    key: str
+    detail: str
+    ts_ns: int
+
+
+@frozen
 class SessionEnded:
     """The session closed cleanly."""
 
@@ -323,6 +354,8 @@ EngineEvent = (
     | BookResynced
     | DecodeFailed
     | KillSwitchTripped
+    | SessionStarted
+    | ReconcileDifference
     | SessionEnded
 )
 """Every engine-made event type."""

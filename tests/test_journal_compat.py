@@ -62,7 +62,7 @@ def test_a_reader_opens_verifies_and_reads_every_event(old_journal: Path) -> Non
         100, 100, 100
     )
     engine_kinds = {k for k in kinds if codec.is_engine_kind(k)}
-    assert engine_kinds == set(codec.ENGINE_EVENT_TYPES)  # every engine kind is represented
+    assert engine_kinds <= set(codec.ENGINE_EVENT_TYPES)  # later versions only add kinds
 
 
 def test_every_engine_event_decodes(old_journal: Path) -> None:

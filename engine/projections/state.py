@@ -31,7 +31,9 @@ from engine.events import (
     OrderRejected,
     OrderRequested,
     OrderSent,
+    ReconcileDifference,
     SessionEnded,
+    SessionStarted,
     TimerFired,
 )
 from engine.model import (
@@ -80,6 +82,8 @@ IGNORED_TYPES: Final[tuple[type, ...]] = (
     DecodeFailed,
     KillSwitchTripped,
     SessionEnded,
+    SessionStarted,
+    ReconcileDifference,
     PlanOrderUpdate,
     StopOrderUpdate,
     RiskLimitUpdate,

@@ -1,0 +1,131 @@
+"""The sequencer: the single task that journals, folds, decides and dispatches (shell).
+
+Theory of operation
+-------------------
+Every producer (WebSocket connections, REST answers, timers, the execution manager) sends
+:class:`Input` items into one bounded trio channel. The sequencer takes what is waiting (up
+to ``max_batch``), appends it to the journal in one commit (group commit), then hands each
+committed row to the :class:`~engine.core.Core`. The decisions the core makes are appended
+in a second commit, and only then are accepted commands handed to execution. So a strategy
+never sees an event, and the exchange never sees a command, before it is committed.
+
+A journal write failure is fatal: the sequencer calls ``on_fatal`` (the runtime trips the
+kill switch and cancels what it can without recording) and re-raises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import trio
+from attrs import frozen
+
+from engine import codec
+from engine.commands import Command
+from engine.core import Core, Decision
+from engine.errors import JournalWriteError
+from engine.events import EngineEvent, Event, NewEvent
+from engine.journal import Journal
+
+__all__ = ["Input", "Sequencer", "engine_input"]
+
+
+@frozen
+class Input:
+    """A fact to journal: its row, and for engine-made events the value itself."""
+
+    row: NewEvent
+    value: Any = None
+
+
+def engine_input(event: EngineEvent, *, stream: str | None = None,
+                 cause: int | None = None) -> Input:
+    """The input for an engine-made event (journaled, then folded without re-decoding)."""
+    return Input(codec.encode(event, stream=stream, cause=cause), event)
+
+
+class Sequencer:
+    """Owns the journal writer, the fold and the strategy call for one session."""
+
+    def __init__(
+        self,
+        journal: Journal,
+        session: str,
+        core: Core,
+        dispatch: Callable[[int, Command], None],
+        *,
+        max_batch: int = 512,
+        on_fatal: Callable[[str], None] | None = None,
+    ) -> None:
+        self.journal = journal
+        self.session = session
+        self.core = core
+        self.dispatch = dispatch
+        self.max_batch = max_batch
+        self.on_fatal = on_fatal
+        self.events_in = 0
+        self.decisions_out = 0
+        self.batches = 0
+
+    async def run(
+        self,
+        inputs: trio.MemoryReceiveChannel[Input],
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Process inputs until the channel closes."""
+        task_status.started()
+        async with inputs:
+            async for first in inputs:
+                batch = [first]
+                while len(batch) < self.max_batch:
+                    try:
+                        batch.append(inputs.receive_nowait())
+                    except (trio.WouldBlock, trio.EndOfChannel):
+                        break
+                self.process(batch)
+                await trio.lowlevel.checkpoint()
+
+    def process(self, batch: Sequence[Input]) -> None:
+        """Journal a batch, fold it, journal the decisions, dispatch accepted commands."""
+        seqs = self._append([i.row for i in batch])
+        decisions: list[tuple[Decision, int]] = []
+        session = self.session
+        for item, seq in zip(batch, seqs, strict=True):
+            r = item.row
+            ev = Event(seq, session, r.ts_ns, r.venue_ts_ms, r.source, r.kind, r.stream,
+                       r.cause, r.body, "")
+            for d in self.core.handle(ev, item.value):
+                decisions.append((d, seq))
+        self.events_in += len(batch)
+        self.batches += 1
+        self.commit_decisions(decisions)
+
+    def commit_decisions(self, decisions: Sequence[tuple[Decision, int]]) -> None:
+        """Journal decisions (with their causes), then dispatch the accepted commands."""
+        if not decisions:
+            return
+        rows = [codec.encode(d.event, stream=d.stream, cause=cause) for d, cause in decisions]
+        seqs = self._append(rows)
+        self.decisions_out += len(rows)
+        for (d, _), seq in zip(decisions, seqs, strict=True):
+            if d.command is not None:
+                self.dispatch(seq, d.command)
+
+    def stop(self, now_ns: int, cause: int | None = None) -> None:
+        """Let the strategy's ``on_stop`` decide, journal and dispatch what it returns."""
+        self.commit_decisions([(d, cause or self.journal.last_seq) for d in self.core.stop(now_ns)])
+
+    def _append(self, rows: Sequence[NewEvent]) -> range:
+        try:
+            return self.journal.append(self.session, rows)
+        except JournalWriteError as exc:
+            if self.on_fatal is not None:
+                self.on_fatal(f"journal write failed: {exc}")
+            raise
+
+    def statistics(self) -> dict[str, int]:
+        """Counters: inputs journaled, decisions made, batches committed."""
+        return {"events_in": self.events_in, "decisions_out": self.decisions_out,
+                "batches": self.batches}
