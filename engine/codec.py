@@ -43,6 +43,8 @@ ENGINE_EVENT_TYPES: dict[str, type] = {
         e.DecodeFailed,
         e.KillSwitchTripped,
         e.SessionStarted,
+        e.StrategyFailed,
+        e.StopRequested,
         e.ReconcileDifference,
         e.SessionEnded,
     )

@@ -6,7 +6,7 @@ Theory of operation
 values (the adapter's ``interpret``), folds each value into the projections, shows it to the
 strategy, and passes every command the strategy returns through the risk gate. What comes
 out are *decisions*: engine events (``OrderRequested`` / ``CommandIssued`` followed by
-``CommandAccepted`` or ``CommandDenied``, ``DecodeFailed``, ``KillSwitchTripped`` when the
+``CommandAccepted`` or ``CommandDenied``, ``DecodeFailed``, ``StrategyFailed`` when the
 strategy breaks) each paired with the command to execute, if any. Decisions are folded at
 once, so the strategy's next call already sees its own requested orders.
 
@@ -43,6 +43,8 @@ from engine.events import (
     Event,
     KillSwitchTripped,
     OrderRequested,
+    StopRequested,
+    StrategyFailed,
 )
 from engine.model import BookDelta, ContractInfo, OrderType, PositionType
 from engine.projections import State, StateView, apply
@@ -52,7 +54,7 @@ __all__ = ["DECISION_KINDS", "Core", "Decision", "StrategyView"]
 
 DECISION_KINDS = frozenset({
     OrderRequested.KIND, CommandIssued.KIND, CommandAccepted.KIND, CommandDenied.KIND,
-    DecodeFailed.KIND,
+    DecodeFailed.KIND, StrategyFailed.KIND,
 })
 """Kinds the core itself produces; replay regenerates them instead of reading them."""
 
@@ -140,6 +142,7 @@ class Core:
         risk: RiskGate | None = None,
         on_gap: Callable[[str, tuple[int, int] | None], None] | None = None,
         decode_errors: tuple[type[Exception], ...] = (),
+        on_kill: Callable[[str], None] | None = None,
     ) -> None:
         self.state = state
         self.view = state.view()
@@ -148,6 +151,7 @@ class Core:
         self.risk = risk or RiskGate()
         self.on_gap = on_gap
         self.decode_errors = (JournalDecodeError, *decode_errors)
+        self.on_kill = on_kill
         self.strategy_failed: str | None = None
         self._risk_state = _RiskState(self.view)
         self._gapped: set[str] = set()
@@ -177,11 +181,12 @@ class Core:
         """Fold one value, then let the strategy react to it."""
         apply(self.state, value)
         if isinstance(value, KillSwitchTripped):
-            first = self.risk.killed is None
-            self.risk.trip(value.reason)
-            if first:
-                return self.decide([CancelAll(None)], now_ns)
-            return []
+            return self._kill(value.reason, now_ns)
+        if isinstance(value, StopRequested):
+            out = self.stop(now_ns)
+            if value.cancel_all:
+                out.extend(self.decide([CancelAll(None)], now_ns))
+            return out
         if isinstance(value, BookDelta) and self.on_gap is not None:
             self._watch_gap(value.symbol)
         if self.strategy is None or self.strategy_failed is not None:
@@ -212,15 +217,22 @@ class Core:
                                         None, None, now_ns)
         return self.decide(commands, now_ns)
 
+    def _kill(self, reason: str, now_ns: int) -> list[Decision]:
+        if self.risk.killed is not None:
+            return []
+        self.risk.trip(reason)
+        if self.on_kill is not None:
+            self.on_kill(reason)
+        return self.decide([CancelAll(None)], now_ns)
+
     def _strategy_broke(self, what: str, value: Any, seq: int | None, now_ns: int) -> list[Decision]:
         name = getattr(self.strategy, "name", type(self.strategy).__name__)
         where = f" on event seq {seq} ({type(value).__name__})" if seq is not None else ""
         reason = f"strategy {name!r} {what}{where}"
         self.strategy_failed = reason
-        trip = KillSwitchTripped(reason, now_ns)
-        out = [Decision(trip, None, None)]
-        out.extend(self.fold_and_decide(trip, now_ns, seq or 0))
-        return out
+        failed = StrategyFailed(reason, now_ns)
+        apply(self.state, failed)
+        return [Decision(failed, None, None), *self._kill(reason, now_ns)]
 
     def _watch_gap(self, symbol: str) -> None:
         book = self.view.book(symbol)

@@ -43,6 +43,8 @@ __all__ = [
     "OrderRequested",
     "OrderSent",
     "ReconcileDifference",
+    "StopRequested",
+    "StrategyFailed",
     "SessionEnded",
     "SessionStarted",
     "Source",
@@ -300,6 +302,27 @@ class KillSwitchTripped:
 
 
 @frozen
+class StrategyFailed:
+    """The strategy raised or broke its contract; the kill switch trips with this reason."""
+
+    KIND: ClassVar[str] = "strategy.failed"
+    SOURCE: ClassVar[str] = "strategy"
+    reason: str
+    ts_ns: int
+
+
+@frozen
+class StopRequested:
+    """The session is stopping: the strategy's ``on_stop`` runs, then an optional cancel-all."""
+
+    KIND: ClassVar[str] = "engine.stop_requested"
+    SOURCE: ClassVar[str] = "engine"
+    reason: str
+    cancel_all: bool
+    ts_ns: int
+
+
+@frozen
 class SessionStarted:
     """A session began; ``meta`` is canonical JSON of its metadata (chained, unlike the
     sessions table)."""
@@ -355,6 +378,8 @@ EngineEvent = (
     | DecodeFailed
     | KillSwitchTripped
     | SessionStarted
+    | StrategyFailed
+    | StopRequested
     | ReconcileDifference
     | SessionEnded
 )

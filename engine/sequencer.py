@@ -113,10 +113,6 @@ class Sequencer:
             if d.command is not None:
                 self.dispatch(seq, d.command)
 
-    def stop(self, now_ns: int, cause: int | None = None) -> None:
-        """Let the strategy's ``on_stop`` decide, journal and dispatch what it returns."""
-        self.commit_decisions([(d, cause or self.journal.last_seq) for d in self.core.stop(now_ns)])
-
     def _append(self, rows: Sequence[NewEvent]) -> range:
         try:
             return self.journal.append(self.session, rows)

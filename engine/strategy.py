@@ -27,10 +27,12 @@ import importlib.util
 import random
 import sys
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, ClassVar
 
+import cattrs
 from attrs import define, field, frozen
 
 from engine.commands import Command
@@ -47,8 +49,27 @@ __all__ = [
 ]
 
 ENTRY_POINT_GROUP = "tapeline.strategies"
-BUILTIN_STRATEGIES: dict[str, str] = {}
-"""Short names of the example strategies shipped in ``strategies/`` (filled by that package)."""
+
+
+def _to_decimal(value: Any, _: type) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        raise ValueError(f"expected a number, got {value!r}")
+    try:
+        result = Decimal(str(value))
+    except ArithmeticError:
+        raise ValueError(f"expected a number, got {value!r}") from None
+    if not result.is_finite():
+        raise ValueError(f"expected a finite number, got {value!r}")
+    return result
+
+
+def _make_converter() -> cattrs.Converter:
+    conv = cattrs.Converter(forbid_extra_keys=True)
+    conv.register_structure_hook(Decimal, _to_decimal)
+    return conv
+
+
+_CONFIG_CONVERTER = _make_converter()
 
 
 @frozen
@@ -138,6 +159,18 @@ def make_config(strategy_cls: type, values: Mapping[str, Any]) -> Any:
             raise PluginError(f"{strategy_cls.__name__} takes no configuration, got "
                               f"{', '.join(sorted(values))}")
         return None
+    fields = getattr(config_cls, "__attrs_attrs__", None)
+    if fields is not None:
+        known = {a.name for a in fields}
+        unknown = set(values) - known
+        if unknown:
+            raise PluginError(f"{strategy_cls.__name__}: unknown option(s) "
+                              f"{', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
+        try:
+            return _CONFIG_CONVERTER.structure(dict(values), config_cls)
+        except Exception as exc:  # cattrs aggregates: report them plainly
+            detail = "; ".join(str(e) for e in getattr(exc, "exceptions", [exc]))
+            raise PluginError(f"{strategy_cls.__name__}: bad configuration: {detail}") from None
     try:
         return config_cls(**values)
     except TypeError as exc:
@@ -172,13 +205,10 @@ def load_strategy_class(spec: str) -> type[Strategy]:
     """Resolve ``spec`` (entry-point name, ``module:Class`` or ``file.py:Class``) to a class."""
     if not spec:
         raise PluginError("no strategy given")
-    if spec in BUILTIN_STRATEGIES:
-        spec = BUILTIN_STRATEGIES[spec]
     if ":" not in spec:
         eps = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == spec]
         if not eps:
-            known = sorted({ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)}
-                           | set(BUILTIN_STRATEGIES))
+            known = sorted({ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)})
             raise PluginError(
                 f"unknown strategy {spec!r}; known: {', '.join(known) or 'none'}; "
                 "or give module:Class or path/to/file.py:Class")

@@ -34,6 +34,8 @@ from engine.events import (
     ReconcileDifference,
     SessionEnded,
     SessionStarted,
+    StopRequested,
+    StrategyFailed,
     TimerFired,
 )
 from engine.model import (
@@ -83,6 +85,8 @@ IGNORED_TYPES: Final[tuple[type, ...]] = (
     KillSwitchTripped,
     SessionEnded,
     SessionStarted,
+    StrategyFailed,
+    StopRequested,
     ReconcileDifference,
     PlanOrderUpdate,
     StopOrderUpdate,

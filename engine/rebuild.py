@@ -1,0 +1,57 @@
+"""Rebuilding state from a journal (shell: reads the journal).
+
+The code path that rebuilds state at start-up is the one audit and replay use: stream the
+rows in seq order, interpret each with the adapter's codecs, fold. Rows that cannot be
+interpreted are counted, not fatal (their ``engine.decode_failed`` twin is in the journal).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from engine.codec import JournalDecodeError
+from engine.events import Event
+from engine.journal import Journal
+from engine.projections import State, apply
+
+__all__ = ["fold_rows", "rebuild_state"]
+
+
+def fold_rows(
+    state: State,
+    rows: Any,
+    interpret: Callable[[Event], Sequence[Any]],
+    *,
+    decode_errors: tuple[type[Exception], ...] = (),
+    progress: Callable[[int], None] | None = None,
+) -> tuple[State, int, int]:
+    """Fold ``rows`` into ``state``; return it with the counts of rows folded and unreadable."""
+    errors = (JournalDecodeError, *decode_errors)
+    folded = bad = 0
+    for ev in rows:
+        try:
+            values = interpret(ev)
+        except errors:
+            bad += 1
+            continue
+        for v in values:
+            apply(state, v)
+        folded += 1
+        if progress is not None and folded % 100_000 == 0:
+            progress(folded)
+    return state, folded, bad
+
+
+def rebuild_state(
+    journal: Journal,
+    interpret: Callable[[Event], Sequence[Any]],
+    *,
+    session: str | None = None,
+    to_seq: int | None = None,
+    decode_errors: tuple[type[Exception], ...] = (),
+    progress: Callable[[int], None] | None = None,
+) -> tuple[State, int, int]:
+    """The state as of ``to_seq`` (or the end), from every session or one."""
+    return fold_rows(State(), journal.read(session=session, to_seq=to_seq), interpret,
+                     decode_errors=decode_errors, progress=progress)
