@@ -1,0 +1,1 @@
+"""Tests of the simulated MEXC exchange core (adapters/mexc/sim)."""
