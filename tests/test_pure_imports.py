@@ -27,6 +27,7 @@ PURE_GLOBS = (
     "adapters/mexc/codecs/**/*.py",
     "adapters/mexc/endpoints.py",
     "adapters/mexc/interpret.py",
+    "adapters/mexc/reconcile.py",
     "adapters/mexc/bodies.py",
     "adapters/mexc/ws_messages.py",
     "adapters/mexc/sim/book.py",

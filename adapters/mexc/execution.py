@@ -51,8 +51,8 @@ from engine.sequencer import Input, engine_input
 
 __all__ = ["ExecutionManager", "journaling_hook"]
 
-_CALL: contextvars.ContextVar[tuple[str | None, int | None, list[int]]] = contextvars.ContextVar(
-    "tapeline_rest_call", default=(None, None, [])
+_CALL: contextvars.ContextVar[tuple[str | None, int | None, list[int]] | None] = (
+    contextvars.ContextVar("tapeline_rest_call", default=None)
 )
 
 Emit = Callable[[Input], Awaitable[None]]
@@ -65,7 +65,11 @@ def journaling_hook(emit: Emit) -> Callable[[Any], Awaitable[None]]:
     """
 
     async def on_response(raw: Any) -> None:
-        stream, cause, seen = _CALL.get()
+        call = _CALL.get()
+        if call is None:  # a call outside an execution task (snapshots, reconciliation)
+            await emit(Input(rest_row(raw)))
+            return
+        stream, cause, seen = call
         seen.append(raw.status)
         await emit(Input(rest_row(raw, stream=stream, cause=cause)))
 
