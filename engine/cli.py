@@ -233,21 +233,24 @@ def journal_verify(path: Path, fmt: str) -> None:
         raise SystemExit(EXIT_VERIFY_FAILED)
 
 
-@main.command()
-@click.option("--journal", "journal_file", type=click.Path(dir_okay=False, path_type=Path),
-              default=Path("tapeline-demo.sqlite"), show_default=True,
-              help="Journal file to write (created if missing; sessions are appended).")
-@click.option("--events", "n_events", type=click.IntRange(min=1, max=1_000_000), default=2000,
-              show_default=True, help="How many synthetic market events to record.")
-@click.option("--seed", type=int, default=7, show_default=True,
-              help="Seed of the synthetic market.")
-@friendly_errors
-def demo(journal_file: Path, n_events: int, seed: int) -> None:
-    """Record a short synthetic session into a journal and print its summary."""
-    from engine.demo import run_synthetic_demo
+def _register() -> None:
+    """Attach the commands that live in their own modules."""
+    from adapters.mexc.sim.cli import sim_command
+    from engine.cli_run import demo_command, run_command
 
-    for line in run_synthetic_demo(journal_file, n_events=n_events, seed=seed):
-        click.echo(line)
+    main.add_command(run_command, "run")
+    main.add_command(demo_command, "demo")
+    main.add_command(sim_command, "sim")
+    try:
+        from engine.cli_audit import audit_group, backtest_command, replay_command
+    except ImportError:  # pragma: no cover - during development only
+        return
+    main.add_command(replay_command, "replay")
+    main.add_command(backtest_command, "backtest")
+    main.add_command(audit_group, "audit")
+
+
+_register()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -184,11 +184,22 @@ class Session:
         self.state: State | None = None
         self._emit: Callable[[Input], Any] | None = None
         self._alerts: trio.MemorySendChannel[str] | None = None
+        self.emitted = 0
 
     async def emit(self, item: Input) -> None:
         """Send a fact to the sequencer."""
         assert self._emit is not None
         await self._emit(item)
+
+    async def flush(self, timeout_s: float = 5.0) -> bool:
+        """Wait (bounded) until everything emitted so far is journaled and folded."""
+        assert self.sequencer is not None
+        target = self.emitted
+        with trio.move_on_after(timeout_s):
+            while self.sequencer.events_in < target:
+                await trio.sleep(0.005)
+            return True
+        return False
 
     async def trip(self, reason: str) -> None:
         """Trip the kill switch (journaled; the core cancels all open orders)."""
@@ -250,13 +261,14 @@ def _status_line(session: Session, events_before: int, dt: float) -> str:
             if p is not None and p.hold_vol:
                 positions.append(f"{sym} {pt.name.lower()} {p.hold_vol}@{p.hold_avg_price}")
     bal = view.balance("USDT")
-    feed = session.feeds.statistics() if session.feeds is not None else {}
+    feed = session.feeds.statistics() if session.feeds is not None else None
+    ws = (f"ws {feed.connections} conn, {feed.reconnects} reconnects, {feed.frames} frames"
+          if feed is not None else "ws -")
     health = "ok" if not session.killed else "KILLED"
     return (f"[{session.id[:8]}] {rate:7.1f} ev/s | open orders {len(view.open_orders())} | "
             f"pos {', '.join(positions) or 'flat'} | "
             f"equity {bal.equity if bal and bal.equity is not None else '-'} | "
-            f"ws {feed.get('connections', '-')} conn, {feed.get('reconnects', 0)} reconnects | "
-            f"{health}")
+            f"{ws} | {health}")
 
 
 async def _status_task(session: Session) -> None:
@@ -355,6 +367,7 @@ async def _run(session: Session, strategy: Strategy | None, config: Any,
     session._alerts = alerts_send
 
     async def emit(item: Input) -> None:
+        session.emitted += 1
         await inputs_send.send(item)
 
     session._emit = emit
@@ -396,6 +409,7 @@ async def _run(session: Session, strategy: Strategy | None, config: Any,
                 await rest.contract_detail()  # capability probe; the answer is journaled
             except MexcError as exc:
                 session.out(f"contract detail unavailable: {exc}")
+            await session.flush()
             _probe(session, strategy is not None)
             for sub in ctx.subscriptions:
                 feeds.subscribe(sub.channel, sub.symbol, **dict(sub.params))
