@@ -214,6 +214,8 @@ class Journal:
         if p.is_dir():
             raise NotAJournalError(f"{p}: is a directory, not a journal file")
         exists = p.exists()
+        if not exists and not p.parent.is_dir():
+            raise JournalError(f"{p}: directory {p.parent} does not exist")
         if not exists and (readonly or not create):
             raise NotAJournalError(f"{p}: no such journal file")
         if exists and p.stat().st_size == 0 and readonly:

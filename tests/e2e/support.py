@@ -7,9 +7,21 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from adapters.mexc.venue import open_sim_venue
+from adapters.mexc.sim.faults import Faults
+from adapters.mexc.sim.service import SimService
+from adapters.mexc.venue import open_sim_venue, sim_contracts
 from engine.clock import TrioClock
+from engine.projections import OrderStatus
 from engine.runtime import RunOptions, Session, SessionSummary, run_session
+
+SCRIPTED = "tests.e2e.scripted:Scripted"
+
+
+def make_sim(clock: TrioClock, *, seed: int = 1, symbols: tuple[str, ...] = ("BTC_USDT",),
+             faults: Faults | None = None, **kwargs: Any) -> SimService:
+    """A simulator service for one test."""
+    return SimService(clock=clock, seed=seed, contracts=sim_contracts(symbols), faults=faults,
+                      **kwargs)
 
 
 async def run_sim_session(
@@ -20,6 +32,8 @@ async def run_sim_session(
     strategy_config: dict[str, Any] | None = None,
     symbols: tuple[str, ...] = ("BTC_USDT",),
     seed: int = 1,
+    sim: SimService | None = None,
+    clock: TrioClock | None = None,
     on_started: Callable[[Session], Any] | None = None,
     lines: list[str] | None = None,
     **options: Any,
@@ -31,5 +45,33 @@ async def run_sim_session(
                       **options)
     sink = lines if lines is not None else []
     return await run_session(
-        opts, partial(open_sim_venue, symbols=symbols, seed=seed, in_process=True),
-        clock=TrioClock(), out=sink.append, on_started=on_started)
+        opts, partial(open_sim_venue, symbols=symbols, seed=seed, in_process=True, sim=sim),
+        clock=clock or TrioClock(), out=sink.append, on_started=on_started)
+
+
+def the_user(sim: SimService) -> str:
+    """The one account the venue created."""
+    users = {a.user for a in sim.accounts.values()}
+    assert len(users) == 1, users
+    return users.pop()
+
+
+def assert_projections_match_exchange(state: Any, sim: SimService, symbol: str) -> None:
+    """Positions, open orders and the balance the engine folded equal the simulator's."""
+    user = the_user(sim)
+    view = state.view()
+    ex = sim.exchange
+    ex_positions = {(p.symbol, int(p.position_type)): p.hold_vol for p in ex.positions(user)
+                    if p.hold_vol}
+    mine = {(p.symbol, int(p.position_type)): p.hold_vol for p in view.positions()
+            if p.hold_vol}
+    assert mine == ex_positions
+    ex_open = {o.order_id for o in ex.open_orders(user)}
+    local_open = {o.order_id for o in view.open_orders()
+                  if o.status in (OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED)}
+    assert local_open == ex_open
+    asset = ex.asset(user, "USDT")
+    bal = view.balance("USDT")
+    assert bal is not None and asset is not None
+    assert bal.available == asset.available_balance
+    assert bal.position_margin == asset.position_margin
