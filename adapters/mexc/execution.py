@@ -89,6 +89,7 @@ class ExecutionManager:
         settle_first_delay_s: float = 0.5,
         settle_max_delay_s: float = 8.0,
         connect_retries: int = 3,
+        cancel_all_attempts: int = 12,
         burst_limit: int = 5,
         burst_window_s: float = 10.0,
         on_burst: Callable[[str], Awaitable[None]] | None = None,
@@ -100,6 +101,7 @@ class ExecutionManager:
         self.settle_first_delay_s = settle_first_delay_s
         self.settle_max_delay_s = settle_max_delay_s
         self.connect_retries = connect_retries
+        self.cancel_all_attempts = cancel_all_attempts
         self.burst_limit = burst_limit
         self.burst_window_s = burst_window_s
         self.on_burst = on_burst
@@ -135,6 +137,9 @@ class ExecutionManager:
             self.executed += 1
 
     async def _execute(self, command: Command, cause: int, seen: list[int]) -> None:
+        if isinstance(command, CancelAll):
+            await self._cancel_all(command)
+            return
         for attempt in range(self.connect_retries + 1):
             try:
                 await self._call(command)
@@ -159,6 +164,21 @@ class ExecutionManager:
             except MexcError as exc:
                 await self._failure(f"{type(exc).__name__}: {exc}")
                 return
+
+    async def _cancel_all(self, command: CancelAll) -> None:
+        """Cancel-all is what the kill switch relies on: retry it with backoff until the
+        exchange accepts it (bounded by ``cancel_all_attempts``)."""
+        delay = self.settle_first_delay_s
+        for attempt in range(self.cancel_all_attempts):
+            try:
+                await self.rest.cancel_all(command.symbol)
+                return
+            except MexcError as exc:
+                status = getattr(exc, "http_status", None)
+                await self._failure(f"cancel_all failed (attempt {attempt + 1}): {exc}"
+                                    + (f" HTTP {status}" if status else ""))
+                await trio.sleep(delay)
+                delay = min(delay * 2, self.settle_max_delay_s)
 
     async def _call(self, command: Command) -> Any:
         rest = self.rest

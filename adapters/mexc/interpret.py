@@ -108,6 +108,8 @@ def _place_outcome(ev: Event, record: Mapping[str, Any]) -> tuple[Any, ...]:
     try:
         env = decode_envelope(record["body"])
     except DecodeError as exc:
+        if 400 <= status < 500:  # e.g. 404: the endpoint is gone, nothing was placed
+            return (OrderRejected(oid, status, f"HTTP {status} without an envelope", ev.ts_ns),)
         return (OrderOutcomeUnknown(oid, f"unparsable answer: {exc.reason}", ev.ts_ns),)
     if env.success and env.code in (0, 200):
         try:
