@@ -45,7 +45,7 @@ from typing import Any
 import attrs
 import trio
 
-from adapters.mexc.errors import MexcError
+from adapters.mexc.errors import ExchangeError, MexcError
 from adapters.mexc.interpret import ws_row
 from adapters.mexc.reconcile import (
     Belief,
@@ -72,7 +72,7 @@ from adapters.mexc.ws_messages import (
 )
 from adapters.mexc.ws_transport import Connect
 from engine.clock import Clock
-from engine.events import ReconcileDifference
+from engine.events import OrderRejected, ReconcileDifference
 from engine.model import OrderUpdate
 from engine.projections.order_view import OrderView
 from engine.sequencer import Input, engine_input
@@ -154,6 +154,7 @@ class AccountStream:
         self.url = connect_url
         self.rest = rest
         self.clock = clock
+        self.started_ns = clock.time_ns()
         self.state_view = state_view
         self.filters = personal_filters(channels, symbols)
         self.ping_interval = ping_interval
@@ -327,6 +328,13 @@ class AccountStream:
                     answer, failure = await self._query(order)
                     diffs.append(missing_order_difference(order, answer, failure, self._now(),
                                                           note))
+                    if self._never_placed(order, failure):
+                        assert order.external_oid is not None
+                        await self._emit(engine_input(OrderRejected(
+                            order.external_oid, 2040,
+                            "not found at the exchange when reconciling after a restart: "
+                            "the request never reached it", self._now()),
+                            stream=order.external_oid))
                 diffs.extend(found)
             if positions is not None:
                 diffs.extend(position_differences(belief.positions, positions, self._now(), note))
@@ -359,12 +367,25 @@ class AccountStream:
                 break
         return tuple(out)
 
+    def _never_placed(self, order: OrderView, failure: str | None) -> bool:
+        """An intent of an earlier run that the exchange answers "does not exist" (2040).
+
+        Only orders requested before this stream started are concluded on: a request of
+        this run could still be on its way.
+        """
+        return (failure is not None and failure.startswith("2040") and not order.order_id
+                and order.external_oid is not None and order.requested_ns is not None
+                and order.requested_ns < self.started_ns)
+
     async def _query(self, order: OrderView) -> tuple[OrderUpdate | None, str | None]:
         try:
             if order.order_id:
                 return await self.rest.order_get(order.order_id, order.symbol), None
             if order.external_oid:
                 return await self.rest.order_by_external(order.symbol, order.external_oid), None
+        except ExchangeError as exc:
+            self._reconcile_failures += 1
+            return None, f"{exc.code} {exc}"[:200]
         except MexcError as exc:
             self._reconcile_failures += 1
             return None, str(exc)[:200]

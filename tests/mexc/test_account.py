@@ -21,7 +21,13 @@ from adapters.mexc.execution import journaling_hook
 from adapters.mexc.rest import MexcRestClient
 from engine.clock import TrioClock
 from engine.commands import PlaceOrder
-from engine.events import Connected, Disconnected, OrderRequested, ReconcileDifference
+from engine.events import (
+    Connected,
+    Disconnected,
+    OrderRejected,
+    OrderRequested,
+    ReconcileDifference,
+)
 from engine.model import OrderType, Side
 from engine.projections import OrderStatus
 
@@ -164,9 +170,11 @@ async def test_a_second_reconcile_finds_only_what_the_answers_cannot_settle_and_
         again = await stream.reconcile("audit")
     assert pages == ["1", "2", "1", "2"]  # a short page is the last one
     assert first == 5
-    # the journal has caught up with the exchange, except for the order that was never
-    # placed: nothing in the journal says so (the fold keeps it "requested")
-    assert [(d.what, d.key) for d in again] == [("order_missing", "ext-D")]
+    # the journal has caught up with the exchange; the order of an earlier run that the
+    # exchange never heard of (2040) was closed by a journaled rejection
+    assert [(d.what, d.key) for d in again] == []
+    rejected = pipeline.values(OrderRejected)
+    assert [(r.external_oid, r.code) for r in rejected] == [("ext-D", 2040)]
 
 
 async def test_default_push_and_reconcile_after_every_reconnect(
