@@ -236,11 +236,13 @@ def journal_verify(path: Path, fmt: str) -> None:
 def _register() -> None:
     """Attach the commands that live in their own modules."""
     from adapters.mexc.sim.cli import sim_command
+    from engine.cli_kill import kill_command
     from engine.cli_run import demo_command, run_command
 
     main.add_command(run_command, "run")
     main.add_command(demo_command, "demo")
     main.add_command(sim_command, "sim")
+    main.add_command(kill_command, "kill")
     try:
         from engine.cli_audit import audit_group, backtest_command, replay_command
     except ImportError:  # pragma: no cover - during development only

@@ -255,6 +255,9 @@ class Journal:
         except BlockingIOError as exc:
             lock.close()
             raise JournalLockedError(f"{p}: another process is writing this journal") from exc
+        lock.truncate(0)  # the writer's pid, for `tapeline kill`
+        lock.write(f"{os.getpid()}\n")
+        lock.flush()
         return lock
 
     @staticmethod
