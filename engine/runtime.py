@@ -473,6 +473,12 @@ async def _stop(session: Session, dispatch_done: Callable[[], bool]) -> None:
         await trio.sleep(0.05)
         while not dispatch_done():
             await trio.sleep(0.05)
+        # the last pushes may not arrive before the feeds close: settle every order the
+        # journal still thinks open by asking the exchange, so no final fill goes unrecorded
+        if session.account is not None:
+            await session.flush()
+            await session.account.reconcile("session stop")
+        await session.flush()
 
 
 def json_summary(summary: SessionSummary) -> str:
