@@ -48,6 +48,7 @@ from __future__ import annotations
 import collections
 import json
 import logging
+import math
 from collections.abc import AsyncIterator, Iterable
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from typing import Any, Literal, NoReturn, Protocol
@@ -516,9 +517,10 @@ class MexcWsConnection:
         await self._close_transport(code, reason)
 
     async def _close_transport(self, code: int, reason: str | None) -> None:
+        cancelled = trio.current_effective_deadline() == -math.inf
         with (
             trio.CancelScope(shield=True),
-            trio.move_on_after(self._close_timeout),
+            trio.move_on_after(0.05 if cancelled else self._close_timeout),
             suppress(*_GONE),
         ):
             await self._transport.aclose(code, reason)

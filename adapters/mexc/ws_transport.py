@@ -122,7 +122,10 @@ async def open_websocket_transport(
                 try:
                     yield connection
                 finally:
-                    with trio.CancelScope(shield=True), trio.move_on_after(close_timeout):
+                    # when we are being cancelled the reader task is gone too, so nobody
+                    # would read the peer's close reply: don't wait for the handshake
+                    wait = close_timeout if not _cancelled() else 0.05
+                    with trio.CancelScope(shield=True), trio.move_on_after(wait):
                         await connection.aclose()
             finally:
                 await trio.aclose_forcefully(stream)
@@ -132,6 +135,11 @@ async def open_websocket_transport(
         if leaf is None:
             raise
         reraise(leaf)
+
+
+def _cancelled() -> bool:
+    """True when the calling task's scope has been cancelled."""
+    return trio.current_effective_deadline() == -math.inf
 
 
 def decompress_frame(data: bytes, max_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> str:
