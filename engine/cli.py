@@ -238,15 +238,15 @@ def _register() -> None:
     from adapters.mexc.sim.cli import sim_command
     from engine.cli_kill import kill_command
     from engine.cli_run import demo_command, run_command
+    from engine.scaffold import new_strategy_command
 
     main.add_command(run_command, "run")
     main.add_command(demo_command, "demo")
     main.add_command(sim_command, "sim")
     main.add_command(kill_command, "kill")
-    try:
-        from engine.cli_audit import audit_group, backtest_command, replay_command
-    except ImportError:  # pragma: no cover - during development only
-        return
+    main.add_command(new_strategy_command, "new-strategy")
+    from engine.cli_audit import audit_group, backtest_command, replay_command
+
     main.add_command(replay_command, "replay")
     main.add_command(backtest_command, "backtest")
     main.add_command(audit_group, "audit")

@@ -153,6 +153,7 @@ class Core:
         self.decode_errors = (JournalDecodeError, *decode_errors)
         self.on_kill = on_kill
         self.strategy_failed: str | None = None
+        self.stopped = False
         self._risk_state = _RiskState(self.view)
         self._gapped: set[str] = set()
 
@@ -184,12 +185,13 @@ class Core:
             return self._kill(value.reason, now_ns)
         if isinstance(value, StopRequested):
             out = self.stop(now_ns)
+            self.stopped = True  # from here on the strategy sees nothing more
             if value.cancel_all:
                 out.extend(self.decide([CancelAll(None)], now_ns))
             return out
         if isinstance(value, BookDelta) and self.on_gap is not None:
             self._watch_gap(value.symbol)
-        if self.strategy is None or self.strategy_failed is not None:
+        if self.strategy is None or self.strategy_failed is not None or self.stopped:
             return []
         try:
             commands = self.strategy.on_event(StrategyView(self.view, now_ns), value)
@@ -208,7 +210,7 @@ class Core:
 
     def stop(self, now_ns: int) -> list[Decision]:
         """Call the strategy's ``on_stop`` and decide on what it returns."""
-        if self.strategy is None or self.strategy_failed is not None:
+        if self.strategy is None or self.strategy_failed is not None or self.stopped:
             return []
         try:
             commands = list(self.strategy.on_stop(StrategyView(self.view, now_ns)) or ())

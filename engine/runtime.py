@@ -23,7 +23,7 @@ session with a non-zero outcome.
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import signal
 import subprocess
 import sys
@@ -63,6 +63,7 @@ from engine.journal import Journal
 from engine.model import PositionType
 from engine.projections import OrderStatus, State
 from engine.rebuild import rebuild_state
+from engine.replay_plan import config_hash, risk_to_meta
 from engine.risk import RiskGate, RiskLimits
 from engine.sequencer import Input, Sequencer, engine_input
 from engine.strategy import Strategy, StrategyContext, load_strategy_class, make_config
@@ -149,22 +150,6 @@ class SessionSummary:
         return out
 
 
-def _config_hash(opts: RunOptions) -> str:
-    data = {"mode": opts.mode, "strategy": opts.strategy, "config": opts.strategy_config,
-            "symbols": list(opts.symbols), "risk": {k: str(v) for k, v in
-                                                    sorted(vars_of(opts.risk).items())}}
-    return hashlib.sha256(canonical_json(data).encode()).hexdigest()[:16]
-
-
-def vars_of(obj: Any) -> dict[str, Any]:
-    """The attrs fields of ``obj`` as a dict (sets sorted for stable hashing)."""
-    out = {}
-    for a in obj.__attrs_attrs__:
-        v = getattr(obj, a.name)
-        out[a.name] = sorted(v) if isinstance(v, frozenset | set) else v
-    return out
-
-
 class Session:
     """A running session; :func:`run_session` creates it. Useful to tests and the CLI."""
 
@@ -213,10 +198,8 @@ class Session:
         """Called by the core when the kill switch trips (once)."""
         self.killed = reason
         if self._alerts is not None:
-            try:
+            with contextlib.suppress(trio.WouldBlock):
                 self._alerts.send_nowait(reason)
-            except trio.WouldBlock:
-                pass
         if self.opts.exit_on_kill:
             self.stop_event.set()
 
@@ -298,7 +281,8 @@ def _summary(session: Session, started: float) -> SessionSummary:
     view = session.state.view()
     orders = [o for o in view.orders() if o.external_oid and o.external_oid.startswith(
         f"tl{session.id[:12]}")]
-    fills = sum(1 for ev in session.journal.read(session=session.id, kind_prefix="ws.push.personal.order.deal"))
+    fills = sum(1 for _ in session.journal.read(session=session.id,
+                                                 kind_prefix="ws.push.personal.order.deal"))
     realised = sum((p.realised for p in view.positions()), Decimal(0))
     bal = view.balance("USDT")
     info = session.journal.session(session.id)
@@ -341,12 +325,15 @@ async def run_session(
             out(f"folded {folded} journaled events of earlier sessions ({bad} unreadable)")
         meta = canonical_json({"symbols": list(opts.symbols), "engine": __version__,
                                "strategy_spec": opts.strategy,
-                               "strategy_config": opts.strategy_config})
+                               "strategy_config": opts.strategy_config,
+                               "risk": risk_to_meta(opts.risk)})
         sid = journal.start_session(
             started_ns=clock.time_ns(),
             strategy=getattr(strategy_cls, "name", None),
             strategy_version=getattr(strategy_cls, "version", None),
-            config_hash=_config_hash(opts), parser_version=PARSER_VERSION, mode=opts.mode,
+            config_hash=config_hash(opts.mode, opts.strategy, opts.strategy_config,
+                                    opts.symbols, opts.risk),
+            parser_version=PARSER_VERSION, mode=opts.mode,
             meta=meta)
         session = Session(opts, journal, sid, clock, out)
         session.state = state
@@ -393,9 +380,7 @@ async def _run(session: Session, strategy: Strategy | None, config: Any,
         await nursery.start(sequencer.run, inputs_recv)
         await nursery.start(executor.run, cmd_recv)
         nursery.start_soon(_alert_task, session, alerts_recv, None)
-        await emit(engine_input(SessionStarted(opts.mode, opts.strategy or "", canonical_json({
-            "venue": venue.description, "symbols": list(opts.symbols)}), clock.time_ns())))
-
+        # the strategy starts before the first event reaches it (replay does the same)
         ctx = StrategyContext.create(session.id, config, opts.symbols)
         if strategy is not None:
             strategy.on_start(ctx)
@@ -403,6 +388,8 @@ async def _run(session: Session, strategy: Strategy | None, config: Any,
             for sym in opts.symbols:
                 for channel in ("depth", "deal", "ticker"):
                     ctx.subscribe(channel, sym)
+        await emit(engine_input(SessionStarted(opts.mode, opts.strategy or "", canonical_json({
+            "venue": venue.description, "symbols": list(opts.symbols)}), clock.time_ns())))
 
         async with trio.open_nursery() as feeds_nursery:
             try:

@@ -5,7 +5,8 @@ Theory of operation
 The sequencer dispatches ``(intent_seq, command)`` only after the intent and the risk
 verdict are committed. Each command runs in its own task: the REST client's answer is
 handed to ``emit`` (the sequencer's input channel) *before* it is decoded, tagged with the
-order's externalOid as stream and the intent's seq as cause, so the journal links intent →
+order's externalOid as stream and, as cause, the seq of the ``risk.accepted`` row that let
+it through, so the journal links intent →
 request → answer. The outcome of a placement is then derived from that journaled answer by
 :func:`adapters.mexc.interpret.interpret` — the same way live and in replay.
 

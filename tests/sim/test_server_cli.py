@@ -62,31 +62,47 @@ def test_symbols_other_than_the_builtin_ones_get_generic_contracts() -> None:
     assert contracts[1].base_coin == "SOL" and prices["SOL_USDT"] == Decimal(100)
 
 
-def _start(*args: str) -> tuple[subprocess.Popen[str], dict[str, str]]:
+def _start(log: Path, *args: str) -> tuple[subprocess.Popen[str], dict[str, str]]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "adapters.mexc.sim.cli", "--port", "0", *args],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
+    with log.open("w") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "adapters.mexc.sim.cli", "--port", "0", *args],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+        )
     printed: dict[str, str] = {}
     deadline = time.monotonic() + 30
     assert process.stdout is not None
     while "api_secret" not in printed:  # bounded by the deadline and the process's life
         assert time.monotonic() < deadline, "the simulator did not start in time"
         line = process.stdout.readline()
-        assert line, "the simulator exited before printing its URLs"
+        assert line, f"the simulator exited early: {log.read_text()[-2000:]}"
         name, _, value = line.strip().partition("=")
         printed[name] = value
     return process, printed
 
 
+def _stop(process: subprocess.Popen[str], stop: signal.Signals, log: Path) -> None:
+    try:
+        process.send_signal(stop)
+        code = process.wait(timeout=15)
+        assert code == 0, f"exit code {code}: {log.read_text()[-2000:]}"
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=5)
+        assert process.stdout is not None
+        process.stdout.close()
+
+
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
-def test_a_run_prints_urls_serves_and_stops_cleanly(stop: signal.Signals) -> None:
-    process, printed = _start("--seed", "5", "--api-key", "cli-key", "--api-secret", "cli-sec")
+def test_a_run_prints_urls_serves_and_stops_cleanly(stop: signal.Signals, tmp_path: Path) -> None:
+    log = tmp_path / "stderr.txt"
+    args = ("--seed", "5", "--api-key", "cli-key", "--api-secret", "cli-sec")
+    process, printed = _start(log, *args)
     try:
         base = printed["rest_base"]
         assert base.startswith("http://127.0.0.1:")
@@ -95,25 +111,14 @@ def test_a_run_prints_urls_serves_and_stops_cleanly(stop: signal.Signals) -> Non
         assert (printed["api_key"], printed["api_secret"]) == ("cli-key", "cli-sec")
         answer = httpx.get(base + "/api/v1/contract/ping", timeout=5)
         assert answer.json()["success"] is True
-        process.send_signal(stop)
-        assert process.wait(timeout=15) == 0
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=5)
-        assert process.stdout is not None
-        process.stdout.close()
+        _stop(process, stop, log)
 
 
-def test_random_credentials_when_none_are_given() -> None:
-    process, printed = _start()
+def test_random_credentials_when_none_are_given(tmp_path: Path) -> None:
+    log = tmp_path / "stderr.txt"
+    process, printed = _start(log)
     try:
         assert len(printed["api_key"]) > 10 and len(printed["api_secret"]) >= 32
-        process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=15) == 0
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=5)
-        assert process.stdout is not None
-        process.stdout.close()
+        _stop(process, signal.SIGINT, log)

@@ -279,7 +279,9 @@ def sim_command(
         trio.run(main)
     except BaseException as exc:  # sorted below; anything unexpected is re-raised
         leaves = _leaves(exc)
-        if all(isinstance(leaf, KeyboardInterrupt) for leaf in leaves):
+        if any(isinstance(leaf, KeyboardInterrupt) for leaf in leaves) and all(
+            isinstance(leaf, KeyboardInterrupt | trio.Cancelled) for leaf in leaves
+        ):
             return
         failure = next((leaf for leaf in leaves if isinstance(leaf, OSError)), None)
         if failure is None:

@@ -1,0 +1,320 @@
+"""Post-mortem audit and the replay/audit CLI: state as of a seq, timelines, anomalies,
+exports, and one-line errors with the documented exit codes."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import io
+import shutil
+import sqlite3
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from click.testing import CliRunner, Result
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from adapters.mexc.errors import DecodeError
+from adapters.mexc.interpret import interpret, ws_row
+from adapters.mexc.sim.wire import error_envelope
+from engine.audit import anomalies, state_at, timeline
+from engine.cli_audit import standalone_cli
+from engine.events import (
+    BookGapDetected,
+    BookResynced,
+    Connected,
+    Disconnected,
+    Event,
+    KillSwitchTripped,
+    ReconcileDifference,
+)
+from engine.journal import Journal
+from engine.projections import State, project
+from engine.sequencer import Input, engine_input
+from engine.state_report import state_tables
+from tests.recording import NONDET_SPEC, Recorder, record_session
+
+CLI = standalone_cli()
+D = Decimal
+
+
+def run(*args: object) -> Result:
+    return CliRunner().invoke(CLI, [str(a) for a in args])
+
+
+def one_line_error(result: Result, code: int) -> str:
+    assert result.exit_code == code, (result.exit_code, result.output, result.stderr)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    assert "Traceback" not in result.output + result.stderr
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, list[Event]]:
+    path = tmp_path_factory.mktemp("audit") / "mm.sqlite"
+    rec = record_session(path, steps=300, seed=11)
+    with Journal.open(path, readonly=True) as j:
+        rows = list(j.read())
+    return path, rec.session, rows
+
+
+def _values(ev: Event) -> Sequence[Any]:
+    try:
+        return interpret(ev)
+    except DecodeError:
+        return ()
+
+
+# --------------------------------------------------------------------------- state as of
+
+
+@settings(max_examples=25, deadline=None)
+@given(data=st.data())
+def test_state_at_seq_is_the_fold_of_that_prefix(
+        recorded: tuple[Path, str, list[Event]], data: st.DataObject) -> None:
+    path, _, rows = recorded
+    seq = data.draw(st.integers(min_value=1, max_value=len(rows)), label="seq")
+    expected = project(State(), (v for ev in rows[:seq] for v in _values(ev)))
+    result = run("audit", "state", path, "--at", seq, "--format", "json")
+    assert result.exit_code == 0, result.output
+    shown = orjson.loads(result.output)
+    assert shown["seq"] == seq
+    assert {k: shown[k] for k in ("orders", "positions", "balances")} == state_tables(expected)
+    with Journal.open(path, readonly=True) as j:
+        assert state_at(j, seq) == expected
+
+
+def test_state_at_a_time_is_the_prefix_up_to_it(recorded: tuple[Path, str, list[Event]]) -> None:
+    path, session, rows = recorded
+    target = rows[len(rows) // 2]
+    when = datetime.fromtimestamp(target.ts_ns // 10**9, UTC).isoformat()
+    cut = max(ev.seq for ev in rows if ev.ts_ns <= target.ts_ns // 10**9 * 10**9)
+    result = run("audit", "state", path, "--at", when, "--session", session[:5])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(f"state as of seq {cut} ")
+    assert "orders (" in result.output and "balances (1)" in result.output
+
+
+# --------------------------------------------------------------------------- timelines
+
+
+def test_timeline_of_a_filled_order(recorded: tuple[Path, str, list[Event]]) -> None:
+    path, _, rows = recorded
+    fill = next(ev for ev in rows if ev.kind == "ws.push.personal.order.deal")
+    oid = orjson.loads(fill.body)["data"]["externalOid"]
+    order_id = str(orjson.loads(fill.body)["data"]["orderId"])
+    with Journal.open(path, readonly=True) as j:
+        by_oid = timeline(j, oid)
+        by_id = timeline(j, order_id)
+    assert by_oid == timeline_with_key(by_id, oid)
+    kinds = [e.kind for e in by_oid.entries]
+    assert kinds[:3] == ["cmd.place_order", "risk.accepted", "rest.order_create"]
+    assert "ws.push.personal.order" in kinds and "ws.push.personal.order.deal" in kinds
+    answer = by_oid.entries[2]
+    assert "HTTP 200" in answer.what and "latency 5.0 ms" in answer.what
+    assert by_oid.entries[0].since_intent_ms == 0.0
+    assert answer.since_intent_ms is not None and answer.since_intent_ms > 0
+    assert by_oid.entries[0].status == "requested (filled 0)"
+    assert any(e.status == "filled (filled 1)" for e in by_oid.entries)
+    assert [e.seq for e in by_oid.entries] == sorted(e.seq for e in by_oid.entries)
+    out = run("audit", "timeline", path, oid)
+    assert out.exit_code == 0 and f"orderId {order_id}" in out.output
+    assert "WS fill" in out.output
+    assert one_line_error(run("audit", "timeline", path, "nope"), 1).endswith("'nope'")
+
+
+def timeline_with_key(tl: Any, key: str) -> Any:
+    from attrs import evolve
+
+    return evolve(tl, key=key)
+
+
+# --------------------------------------------------------------------------- anomalies
+
+
+def _anomalous_journal(path: Path, tmp: Path) -> dict[str, int]:
+    """A session with one of each anomaly; returns the seq of each."""
+    plugin = tmp / "boom.py"
+    plugin.write_text(
+        "from engine.events import TimerFired\nfrom engine.strategy import Strategy\n\n"
+        "class Boom(Strategy):\n    name = 'boom'\n\n"
+        "    def on_event(self, view, event):\n"
+        "        if isinstance(event, TimerFired):\n            raise RuntimeError('boom')\n"
+        "        return ()\n")
+    seqs: dict[str, int] = {}
+    with Journal.open(path, synchronous="NORMAL") as j:
+        rec = Recorder(j, f"{plugin}:Boom")
+
+        def feed(name: str | None, item: Input) -> None:
+            rec.advance(10)
+            if name is not None:
+                seqs[name] = j.last_seq + 1  # the input's seq; its decisions follow it
+            rec.feed(item)
+
+        feed(None, rec.contract_detail())
+        feed(None, rec.depth_snapshot([(D("99999.9"), 5)], [(D("100000.1"), 5)], 10))
+        feed(None, rec.depth_delta(11, bids=[(D("99999.8"), 3)]))
+        feed("gap", rec.depth_delta(13, bids=[(D("99999.7"), 3)]))
+        feed("gap_journaled", engine_input(BookGapDetected("BTC_USDT", 12, 13, rec.now_ns)))
+        feed("resync", engine_input(BookResynced("BTC_USDT", 20, "snapshot", rec.now_ns)))
+        feed("disconnect", engine_input(Disconnected("c1", "closed by peer", rec.now_ns)))
+        feed("reconnect", engine_input(Connected("c2", "ws://127.0.0.1/edge", rec.now_ns)))
+        feed("rate_limit_429", rec.rest("depth", "Too Many Requests", status=429,
+                                        path_params={"symbol": "BTC_USDT"}))
+        feed("rate_limit_510", rec.rest("ticker", error_envelope(510, "too frequent")))
+        feed("decode_error", Input(ws_row(
+            '{"channel":"push.depth","data":"oops","symbol":"BTC_USDT","ts":1}', rec.now_ns)))
+        feed("unknown_outcome", rec.rest("order_create", "gateway timeout", status=504,
+                                         stream="tlx0000000001"))
+        feed("kill_switch", engine_input(KillSwitchTripped("operator request", rec.now_ns)))
+        feed("reconcile", engine_input(ReconcileDifference(
+            "order_missing", "tlx0000000002", "journal open, exchange not", rec.now_ns)))
+        feed("strategy_failed", rec.timer())
+        seqs["strategy_failed"] = next(
+            ev.seq for ev in j.read(kinds=["strategy.failed"]))
+    return seqs
+
+
+def test_anomalies_are_each_named_with_seq_and_time(tmp_path: Path) -> None:
+    path = tmp_path / "anomalies.sqlite"
+    seqs = _anomalous_journal(path, tmp_path)
+    with Journal.open(path, readonly=True) as j:
+        found = list(anomalies(j))
+    at = {(a.kind, a.seq) for a in found}
+    for kind, name in (("gap", "gap"), ("gap", "gap_journaled"), ("resync", "resync"),
+                       ("disconnect", "disconnect"), ("reconnect", "reconnect"),
+                       ("rate_limit", "rate_limit_429"), ("rate_limit", "rate_limit_510"),
+                       ("decode_error", "decode_error"), ("unknown_outcome", "unknown_outcome"),
+                       ("kill_switch", "kill_switch"),
+                       ("reconcile_difference", "reconcile"),
+                       ("strategy_failed", "strategy_failed")):
+        assert (kind, seqs[name]) in at, (kind, name, sorted(at))
+    # the 429's body and the garbage frame are undecodable; each is named once, not again
+    # for the engine.decode_failed row the core journaled about it
+    assert sorted(a.seq for a in found if a.kind == "decode_error") == sorted(
+        [seqs["rate_limit_429"], seqs["decode_error"]])
+    assert any(a.kind == "fold.unknown_external_oid" for a in found)
+    assert all(a.ts_ns > 0 for a in found)
+    result = run("audit", "anomalies", path, "--format", "json")
+    assert result.exit_code == 0
+    lines = [orjson.loads(line) for line in result.output.splitlines()]
+    assert {(d["kind"], d["seq"]) for d in lines} == at
+    assert all(d["time"].startswith("2026-01-01T") for d in lines)
+
+
+def test_a_clean_session_has_no_anomalies(recorded: tuple[Path, str, list[Event]]) -> None:
+    path, session, _ = recorded
+    result = run("audit", "anomalies", path, "--session", session)
+    assert result.exit_code == 0 and result.output.strip() == "no anomalies"
+
+
+# --------------------------------------------------------------------------- exports
+
+
+def test_export_fills_orders_and_events(recorded: tuple[Path, str, list[Event]],
+                                        tmp_path: Path) -> None:
+    path, session, rows = recorded
+    deals = [orjson.loads(ev.body)["data"] for ev in rows
+             if ev.kind == "ws.push.personal.order.deal"]
+    fills = run("audit", "export", path, "--what", "fills", "--format", "csv")
+    assert fills.exit_code == 0
+    parsed = list(csv.DictReader(io.StringIO(fills.output)))
+    assert [(r["order_id"], r["external_oid"], r["price"]) for r in parsed] == [
+        (str(d["orderId"]), d["externalOid"], str(d["price"])) for d in deals]
+    out = tmp_path / "orders.jsonl"
+    orders = run("audit", "export", path, "--what", "orders", "--format", "jsonl", "-o", out,
+                 "--session", session)
+    assert orders.exit_code == 0 and f"to {out}" in orders.stderr
+    exported = [orjson.loads(line) for line in out.read_text().splitlines()]
+    placed = [orjson.loads(ev.body)["command"]["external_oid"] for ev in rows
+              if ev.kind == "cmd.place_order"]
+    assert [o["external_oid"] for o in exported] == placed
+    assert {o["status"] for o in exported} <= {"filled", "cancelled", "open"}
+    assert sum(o["status"] == "filled" for o in exported) == len(deals)
+    events = run("audit", "export", path, "--what", "events", "--format", "jsonl")
+    dumped = [orjson.loads(line) for line in events.output.splitlines()]
+    assert [(d["seq"], d["kind"], d["body"], d["hash"]) for d in dumped] == [
+        (ev.seq, ev.kind, ev.body, ev.hash) for ev in rows]
+    csv_events = list(csv.DictReader(io.StringIO(
+        run("audit", "export", path, "--what", "events").output)))
+    assert len(csv_events) == len(rows) and csv_events[5]["body"] == rows[5].body
+
+
+def test_parquet_needs_pyarrow(recorded: tuple[Path, str, list[Event]], tmp_path: Path) -> None:
+    path, _, rows = recorded
+    out = tmp_path / "events.parquet"
+    args = ("audit", "export", path, "--what", "events", "--format", "parquet")
+    if importlib.util.find_spec("pyarrow") is None:
+        line = one_line_error(run(*args, "-o", out), 1)
+        assert "parquet export needs pyarrow" in line and not out.exists()
+    else:  # pragma: no cover - pyarrow is not a dependency
+        import pyarrow.parquet as pq
+
+        assert run(*args, "-o", out).exit_code == 0
+        assert pq.read_table(out).num_rows == len(rows)
+        assert "needs an output file" in one_line_error(run(*args), 1)
+
+
+# --------------------------------------------------------------------------- CLI behaviour
+
+
+def test_replay_cli_identical_and_summary(recorded: tuple[Path, str, list[Event]]) -> None:
+    path, session, _ = recorded
+    result = run("replay", path, "--session", session[:8])
+    assert result.exit_code == 0, result.output
+    assert "identical" in result.output and "decisions compared" in result.output
+    assert "events/s" in result.output
+    until = run("replay", path, "--until", "120", "--no-verify")
+    assert until.exit_code == 0 and "not verified" in until.output
+
+
+def test_replay_cli_divergence_exits_4(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "nondet.sqlite"
+    monkeypatch.setattr(time, "time_ns", lambda: 1_000)
+    record_session(path, NONDET_SPEC, steps=200)
+    monkeypatch.setattr(time, "time_ns", lambda: 2_000)
+    result = run("replay", path)
+    assert result.exit_code == 4
+    assert "DIVERGED at input seq" in result.output and "strategy view:" in result.output
+    assert "recorded (4):" in result.output and "replayed (4):" in result.output
+    assert "command.vol: recorded '2', replayed '3'" in result.output
+
+
+def test_broken_chain_exit_3(recorded: tuple[Path, str, list[Event]], tmp_path: Path) -> None:
+    path, _, _ = recorded
+    bad = tmp_path / "bad.sqlite"
+    shutil.copyfile(path, bad)
+    conn = sqlite3.connect(bad, isolation_level=None)
+    conn.execute("DROP TRIGGER events_no_update")
+    conn.execute("UPDATE events SET ts_ns = ts_ns + 1 WHERE seq = 57")
+    conn.close()
+    line = one_line_error(run("replay", bad), 3)
+    assert "seq 57" in line and "refusing to replay" in line
+    verify = run("audit", "verify", bad)
+    assert verify.exit_code == 3 and "BROKEN at seq 57" in verify.output
+    assert run("audit", "verify", path).output.startswith("OK: ")
+
+
+def test_cli_errors_are_one_line(recorded: tuple[Path, str, list[Event]],
+                                 tmp_path: Path) -> None:
+    path, _, rows = recorded
+    junk = tmp_path / "junk.sqlite"
+    junk.write_text("not a database at all, just some text " * 40)
+    assert "no such journal file" in one_line_error(run("replay", tmp_path / "none.sqlite"), 1)
+    assert "not" in one_line_error(run("audit", "sessions", junk), 1)
+    assert "no session" in one_line_error(run("replay", path, "--session", "zzz"), 1)
+    assert "--until" in one_line_error(run("replay", path, "--until", "yesterday"), 2)
+    assert "outside" in one_line_error(run("audit", "state", path, "--at", len(rows) + 5), 1)
+    one_line_error(run("audit", "export", path, "--what", "trades"), 2)
+    one_line_error(run("audit", "state", path), 2)
+    assert "strategy" in one_line_error(run("replay", path, "--strategy", "no-such"), 1)
+    sessions = run("audit", "sessions", path, "--format", "json")
+    assert orjson.loads(sessions.output.splitlines()[0])["strategy"] == "market-maker"
