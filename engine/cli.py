@@ -71,7 +71,15 @@ def _one_line_usage_errors() -> Iterator[None]:
     except click.exceptions.NoArgsIsHelpError:
         raise
     except click.UsageError as exc:
-        raise _PlainUsageError(exc.format_message()) from exc
+        raise _PlainUsageError(_one_line(exc.format_message())) from exc
+    except click.ClickException as exc:
+        exc.message = _one_line(exc.message)
+        raise
+
+
+def _one_line(text: str) -> str:
+    """Escape line breaks so that an error stays one line whatever the input held."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
 class _PlainUsageError(click.ClickException):
@@ -238,6 +246,7 @@ def _register() -> None:
     from adapters.mexc.sim.cli import sim_command
     from engine.cli_kill import kill_command
     from engine.cli_run import demo_command, run_command
+    from engine.doctor import doctor_command
     from engine.scaffold import new_strategy_command
 
     main.add_command(run_command, "run")
@@ -245,6 +254,7 @@ def _register() -> None:
     main.add_command(sim_command, "sim")
     main.add_command(kill_command, "kill")
     main.add_command(new_strategy_command, "new-strategy")
+    main.add_command(doctor_command, "doctor")
     from engine.cli_audit import audit_group, backtest_command, replay_command
 
     main.add_command(replay_command, "replay")

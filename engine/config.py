@@ -8,6 +8,7 @@ traceback. Secrets are never read from this file: API keys come from the environ
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from collections.abc import Mapping
@@ -55,8 +56,8 @@ def parse_duration(value: str | float | int) -> float:
         if m is None:
             raise ConfigError(f"not a duration: {value!r} (use e.g. 90s, 5m, 1h)")
         seconds = float(m.group(1)) * _UNITS[m.group(2)]
-    if seconds <= 0:
-        raise ConfigError(f"duration must be positive, got {value!r}")
+    if not math.isfinite(seconds) or seconds <= 0:  # NaN compares false with everything
+        raise ConfigError(f"duration must be a finite positive number, got {value!r}")
     return seconds
 
 
@@ -101,6 +102,30 @@ def _decimal(table: str, key: str, value: Any) -> Decimal:
     return d
 
 
+_RANGES: dict[tuple[str, str], tuple[float, float, bool]] = {
+    # (table, key): (low, high, low allowed); values must also be finite (TOML has nan, inf)
+    ("run", "status_every_s"): (0, math.inf, True),
+    ("run", "stale_account_s"): (0, math.inf, False),
+    ("risk", "window_s"): (0, math.inf, False),
+    ("sim", "seed"): (0, math.inf, True),
+    ("sim", "port"): (0, 65535, True),
+}
+
+
+def _check_ranges(table: str, data: Mapping[str, Any]) -> None:
+    for key, value in data.items():
+        bounds = _RANGES.get((table, key))
+        if bounds is None:
+            continue
+        low, high, low_ok = bounds
+        if (not math.isfinite(value) or value > high
+                or value < low or (value == low and not low_ok)):
+            limit = f">= {low:g}" if low_ok else f"> {low:g}"
+            upper = f" and <= {high:g}" if math.isfinite(high) else ""
+            raise ConfigError(f"[{table}] {key} must be a finite number {limit}{upper}, "
+                              f"got {value!r}")
+
+
 def _risk(data: Mapping[str, Any]) -> RiskLimits:
     kwargs: dict[str, Any] = dict(data)
     for key in ("max_order_notional", "max_position_vol"):
@@ -128,6 +153,8 @@ def load_config(path: str | Path | None) -> FileConfig:
             raise ConfigError(f"config file {p} does not exist") from None
         except OSError as exc:
             raise ConfigError(f"cannot read config file {p}: {exc.strerror}") from None
+        except ValueError:  # a NUL in the path: no file can have that name
+            raise ConfigError(f"config file {str(p)!r} is not a valid path") from None
         try:
             data = tomllib.loads(raw.decode("utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -140,6 +167,7 @@ def load_config(path: str | Path | None) -> FileConfig:
         if not isinstance(value, dict):
             raise ConfigError(f"[{table}] must be a table")
         _check_types(table, value)
+        _check_ranges(table, value)
     run = dict(data.get("run", {}))
     if "symbols" in run and not all(isinstance(s, str) for s in run["symbols"]):
         raise ConfigError("[run] symbols must be a list of strings")

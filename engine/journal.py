@@ -164,7 +164,14 @@ class VerifyResult:
     last_hash: str
 
 
-def _translate(exc: sqlite3.DatabaseError, path: Path) -> JournalError:
+_READ_ERRORS: Final = (sqlite3.DatabaseError, UnicodeDecodeError)
+"""What SQLite raises on a damaged file. ``UnicodeDecodeError`` comes from Python decoding
+an error message that quotes damaged bytes (``malformed database schema (...)``)."""
+
+
+def _translate(exc: Exception, path: Path) -> JournalError:
+    if isinstance(exc, UnicodeDecodeError):
+        return JournalCorruptError(f"{path}: the journal file is damaged (undecodable text)")
     text = str(exc)
     if "not a database" in text or "file is encrypted" in text:
         return NotAJournalError(f"{path}: not a tapeline journal (not an SQLite database)")
@@ -235,7 +242,7 @@ class Journal:
                     conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
                     conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
                     SCHEMA_MIGRATIONS.apply(sqlite_utils.Database(conn))
-            except sqlite3.DatabaseError as exc:
+            except _READ_ERRORS as exc:
                 conn.close()
                 raise _translate(exc, p) from exc
             except BaseException:
@@ -424,7 +431,7 @@ class Journal:
             n = page if remaining is None else min(page, remaining)
             try:
                 rows = self._conn.execute(sql, [lowest, *params, n]).fetchall()
-            except sqlite3.DatabaseError as exc:
+            except _READ_ERRORS as exc:
                 raise _translate(exc, self.path) from exc
             for r in rows:
                 yield Event(*r)
@@ -446,7 +453,7 @@ class Journal:
         )
         try:
             return [SessionInfo(*r) for r in self._conn.execute(sql)]
-        except sqlite3.DatabaseError as exc:
+        except _READ_ERRORS as exc:
             raise _translate(exc, self.path) from exc
 
     def session(self, session_id: str) -> SessionInfo:
@@ -472,7 +479,7 @@ class Journal:
                 "SELECT hash FROM events ORDER BY seq DESC LIMIT 1"
             ).fetchone()
             schema = tuple(m.name for m in SCHEMA_MIGRATIONS.applied(self._db))
-        except sqlite3.DatabaseError as exc:
+        except _READ_ERRORS as exc:
             raise _translate(exc, self.path) from exc
         size = sum(
             os.path.getsize(f) for f in (self.path, Path(f"{self.path}-wal")) if os.path.exists(f)

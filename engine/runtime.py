@@ -378,7 +378,15 @@ async def _run(session: Session, strategy: Strategy | None, config: Any,
         executor = ExecutionManager(rest, emit, clock, on_burst=session.trip)
         session.executor = executor
         await nursery.start(sequencer.run, inputs_recv)
-        await nursery.start(executor.run, cmd_recv)
+        executor_scope = trio.CancelScope()
+        executor_done = trio.Event()
+
+        async def run_executor(*, task_status: trio.TaskStatus[None]) -> None:
+            with executor_scope:
+                await executor.run(cmd_recv, task_status=task_status)
+            executor_done.set()
+
+        await nursery.start(run_executor)
         nursery.start_soon(_alert_task, session, alerts_recv, None)
         # the strategy starts before the first event reaches it (replay does the same)
         ctx = StrategyContext.create(session.id, config, opts.symbols)
@@ -422,11 +430,17 @@ async def _run(session: Session, strategy: Strategy | None, config: Any,
                 await session.stop_event.wait()
             await _stop(session, dispatch_done=lambda: executor.in_flight == 0)
             feeds_nursery.cancel_scope.cancel()
+        # executions still in flight (e.g. a cancel-all retrying) get a bounded grace period,
+        # then are cancelled: nothing may emit after the input channel closes
+        await cmd_send.aclose()
+        with trio.move_on_after(opts.stop_timeout_s):
+            await executor_done.wait()
+        executor_scope.cancel()
+        await executor_done.wait()
         await emit(engine_input(SessionEnded(
             f"kill switch: {session.killed}" if session.killed else "stopped",
             clock.time_ns())))
         await inputs_send.aclose()
-        await cmd_send.aclose()
         await alerts_send.aclose()
 
 
