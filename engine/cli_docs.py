@@ -13,9 +13,10 @@ from engine.cli import main
 __all__ = ["render"]
 
 
-def _walk(cmd: click.Command, path: list[str], out: list[str]) -> None:
+def _walk(cmd: click.Command, path: list[str], out: list[str],
+          parent: click.Context | None = None) -> None:
     name = " ".join(path)
-    ctx = click.Context(cmd, info_name=path[-1])
+    ctx = click.Context(cmd, info_name=path[-1], parent=parent, **cmd.context_settings)
     out.append(f"## `{name}`\n")
     out.append((cmd.help or "").strip().split("\n\n")[0].replace("\n", " ") + "\n")
     usage = cmd.collect_usage_pieces(ctx)
@@ -36,7 +37,7 @@ def _walk(cmd: click.Command, path: list[str], out: list[str]) -> None:
         for sub in sorted(cmd.list_commands(ctx)):
             child = cmd.get_command(ctx, sub)
             if child is not None:
-                _walk(child, [*path, sub], out)
+                _walk(child, [*path, sub], out, ctx)
 
 
 def render() -> str:
