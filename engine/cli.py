@@ -73,8 +73,11 @@ def _one_line_usage_errors() -> Iterator[None]:
     except click.UsageError as exc:
         raise _PlainUsageError(_one_line(exc.format_message())) from exc
     except click.ClickException as exc:
-        exc.message = _one_line(exc.message)
-        raise
+        if "\n" not in exc.message and "\r" not in exc.message:
+            raise
+        plain = click.ClickException(_one_line(exc.message))
+        plain.exit_code = exc.exit_code  # type: ignore[misc]
+        raise plain from exc
 
 
 def _one_line(text: str) -> str:

@@ -33,7 +33,9 @@ def _duration(_ctx: click.Context, _param: click.Parameter, value: str | None) -
         raise click.BadParameter(str(exc)) from None
 
 
-def _symbols(_ctx: click.Context, _param: click.Parameter, value: str | None) -> tuple[str, ...] | None:
+def _symbols(
+    _ctx: click.Context, _param: click.Parameter, value: str | None
+) -> tuple[str, ...] | None:
     if value is None:
         return None
     syms = tuple(s.strip().upper() for s in value.split(",") if s.strip())
@@ -45,9 +47,11 @@ def _symbols(_ctx: click.Context, _param: click.Parameter, value: str | None) ->
 def build_options(cfg: FileConfig, **cli: Any) -> RunOptions:
     """Merge the config file and the command line (the command line wins)."""
     run = dict(cfg.run)
+
     def pick(name: str, key: str | None = None, default: Any = None) -> Any:
         value = cli.get(name)
         return value if value is not None else run.get(key or name, default)
+
     strategy_config = dict(cfg.strategy)
     symbols = pick("symbols", default=None)
     symbols = tuple(symbols) if symbols else None
@@ -75,16 +79,24 @@ def build_options(cfg: FileConfig, **cli: Any) -> RunOptions:
 def _venue_factory(opts: RunOptions, cfg: FileConfig) -> Any:
     if opts.mode == "sim":
         from adapters.mexc.venue import open_sim_venue
-        return partial(open_sim_venue, symbols=opts.symbols, seed=int(cfg.sim.get("seed", 1)),
-                       balance=Decimal(str(cfg.sim.get("balance", "10000"))),
-                       restricted_symbols=())
+
+        return partial(
+            open_sim_venue,
+            symbols=opts.symbols,
+            seed=int(cfg.sim.get("seed", 1)),
+            balance=Decimal(str(cfg.sim.get("balance", "10000"))),
+            restricted_symbols=(),
+        )
     if opts.mode == "shadow":
-        raise ConfigError("shadow mode (live data, simulated fills) is not available in this "
-                          "version; use --mode sim to paper trade against the bundled simulator")
+        raise ConfigError(
+            "shadow mode (live data, simulated fills) is not available in this "
+            "version; use --mode sim to paper trade against the bundled simulator"
+        )
     from adapters.mexc.auth import Credentials
     from adapters.mexc.config import Generation, MexcConfig
     from adapters.mexc.errors import CredentialsError
     from adapters.mexc.venue import open_live_venue
+
     m = cfg.mexc
     try:
         generation = Generation(m.get("generation", "new"))
@@ -101,8 +113,11 @@ def _venue_factory(opts: RunOptions, cfg: FileConfig) -> Any:
     credentials = None
     if opts.mode == "live":
         try:
-            credentials = (Credentials.from_file(Path(m["credentials_file"]).expanduser())
-                           if "credentials_file" in m else Credentials.from_env())
+            credentials = (
+                Credentials.from_file(Path(m["credentials_file"]).expanduser())
+                if "credentials_file" in m
+                else Credentials.from_env()
+            )
         except CredentialsError as exc:
             raise ConfigError(f"live mode needs API keys: {exc}") from None
     return partial(open_live_venue, config=config, credentials=credentials)
@@ -111,6 +126,7 @@ def _venue_factory(opts: RunOptions, cfg: FileConfig) -> Any:
 def _run(opts: RunOptions, venue: Any, *, handle_signals: bool) -> SessionSummary:
     async def main() -> SessionSummary:
         return await run_session(opts, venue, handle_signals=handle_signals)
+
     return trio.run(main)
 
 
@@ -127,25 +143,54 @@ def _finish(summary: SessionSummary, as_json: bool) -> None:
 @click.command("run")
 @click.option("--strategy", help="Strategy: entry-point name, module:Class or path/file.py:Class.")
 @click.option("--mode", type=click.Choice(MODES), help="sim (default), live, shadow or record.")
-@click.option("--symbols", callback=_symbols, help="Comma list of contracts, e.g. BTC_USDT,ETH_USDT.")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="TOML configuration file (see docs/configuration.md).")
-@click.option("--journal", type=click.Path(dir_okay=False, path_type=Path),
-              help="Journal file (default tapeline.sqlite; sessions are appended).")
+@click.option(
+    "--symbols", callback=_symbols, help="Comma list of contracts, e.g. BTC_USDT,ETH_USDT."
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="TOML configuration file (see docs/configuration.md).",
+)
+@click.option(
+    "--journal",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Journal file (default tapeline.sqlite; sessions are appended).",
+)
 @click.option("--duration", callback=_duration, help="Stop after this long (e.g. 90s, 5m, 2h).")
-@click.option("--status-every", type=click.FloatRange(min=0), help="Status line period in s (0: off).")
-@click.option("--cancel-on-stop/--keep-orders-on-stop", default=None,
-              help="Cancel all open orders when the session stops (default: cancel).")
+@click.option(
+    "--status-every", type=click.FloatRange(min=0), help="Status line period in s (0: off)."
+)
+@click.option(
+    "--cancel-on-stop/--keep-orders-on-stop",
+    default=None,
+    help="Cancel all open orders when the session stops (default: cancel).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the final summary as JSON.")
-def run_command(strategy: str | None, mode: str | None, symbols: tuple[str, ...] | None,
-                config_path: Path | None, journal: Path | None, duration: float | None,
-                status_every: float | None, cancel_on_stop: bool | None, as_json: bool) -> None:
+def run_command(
+    strategy: str | None,
+    mode: str | None,
+    symbols: tuple[str, ...] | None,
+    config_path: Path | None,
+    journal: Path | None,
+    duration: float | None,
+    status_every: float | None,
+    cancel_on_stop: bool | None,
+    as_json: bool,
+) -> None:
     """Run a strategy (by default against the bundled simulator) until Ctrl-C or --duration."""
     try:
         cfg = load_config(config_path)
-        opts = build_options(cfg, strategy=strategy, mode=mode, symbols=symbols,
-                             journal=journal, duration=duration, status_every=status_every,
-                             cancel_on_stop=cancel_on_stop)
+        opts = build_options(
+            cfg,
+            strategy=strategy,
+            mode=mode,
+            symbols=symbols,
+            journal=journal,
+            duration=duration,
+            status_every=status_every,
+            cancel_on_stop=cancel_on_stop,
+        )
         venue = _venue_factory(opts, cfg)
         summary = _run(opts, venue, handle_signals=True)
     except EngineError as exc:
@@ -154,22 +199,39 @@ def run_command(strategy: str | None, mode: str | None, symbols: tuple[str, ...]
 
 
 @click.command("demo")
-@click.option("--journal", type=click.Path(dir_okay=False, path_type=Path),
-              default=Path("tapeline-demo.sqlite"), show_default=True, help="Journal file.")
-@click.option("--duration", callback=_duration, default="60s", show_default=True,
-              help="How long to trade.")
+@click.option(
+    "--journal",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("tapeline-demo.sqlite"),
+    show_default=True,
+    help="Journal file.",
+)
+@click.option(
+    "--duration", callback=_duration, default="60s", show_default=True, help="How long to trade."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the final summary as JSON.")
 def demo_command(journal: Path, duration: float, as_json: bool) -> None:
     """Run the example market maker against the bundled simulator, then summarise."""
-    click.echo(f"tapeline demo: market maker on BTC_USDT against the bundled simulator "
-               f"for {duration:g} s (Ctrl-C stops early)", err=True)
+    click.echo(
+        f"tapeline demo: market maker on BTC_USDT against the bundled simulator "
+        f"for {duration:g} s (Ctrl-C stops early)",
+        err=True,
+    )
     try:
-        opts = RunOptions(journal_path=journal, mode="sim", strategy="market-maker",
-                          symbols=("BTC_USDT",), duration_s=duration, status_every_s=10.0)
+        opts = RunOptions(
+            journal_path=journal,
+            mode="sim",
+            strategy="market-maker",
+            symbols=("BTC_USDT",),
+            duration_s=duration,
+            status_every_s=10.0,
+        )
         cfg = load_config(None)
         summary = _run(opts, _venue_factory(opts, cfg), handle_signals=True)
     except EngineError as exc:
         raise click.ClickException(str(exc)) from None
     _finish(summary, as_json)
     if not as_json:
-        click.echo(f"next: tapeline journal verify {journal}  |  tapeline audit anomalies {journal}")
+        click.echo(
+            f"next: tapeline journal verify {journal}  |  tapeline audit anomalies {journal}"
+        )

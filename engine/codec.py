@@ -88,7 +88,7 @@ def _make_converter() -> cattrs.Converter:
         if not isinstance(value, dict) or value.get("type") not in _COMMAND_TYPES:
             raise ValueError(f"not a tagged command: {value!r:.80}")
         fields = {k: v for k, v in value.items() if k != "type"}
-        return conv.structure(fields, _COMMAND_TYPES[value["type"]])  # type: ignore[no-any-return]
+        return conv.structure(fields, _COMMAND_TYPES[value["type"]])
 
     conv.register_unstructure_hook(c.Command, unstructure_command)
     conv.register_structure_hook(c.Command, structure_command)
@@ -144,4 +144,4 @@ def decode(kind: str, body: str) -> e.EngineEvent:
         raise JournalDecodeError(f"{kind}: body is not JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise JournalDecodeError(f"{kind}: body is not a JSON object")
-    return from_data(data, cls)  # type: ignore[no-any-return]
+    return from_data(data, cls)

@@ -8,7 +8,7 @@ does an adapter sign and send it. Every order command carries a deterministic
 from __future__ import annotations
 
 from decimal import Decimal
-from enum import Enum
+from enum import StrEnum
 
 from attrs import frozen
 
@@ -88,7 +88,7 @@ class ChangeLeverage:
     position_type: PositionType | None = None
 
 
-class MarginChange(str, Enum):
+class MarginChange(StrEnum):
     """Direction of a margin change."""
 
     ADD = "ADD"

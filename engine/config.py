@@ -25,19 +25,35 @@ __all__ = ["SCHEMA", "FileConfig", "load_config", "parse_duration"]
 
 SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "run": {
-        "mode": str, "strategy": str, "symbols": list, "journal": str, "duration": (str, int, float),
-        "cancel_on_stop": bool, "exit_on_kill": bool, "status_every_s": (int, float),
-        "synchronous": str, "stale_account_s": (int, float),
+        "mode": str,
+        "strategy": str,
+        "symbols": list,
+        "journal": str,
+        "duration": (str, int, float),
+        "cancel_on_stop": bool,
+        "exit_on_kill": bool,
+        "status_every_s": (int, float),
+        "synchronous": str,
+        "stale_account_s": (int, float),
     },
     "strategy": {},  # free-form: passed to the strategy's Config
     "risk": {
-        "max_orders": int, "window_s": (int, float), "max_leverage": int,
-        "max_order_notional": (int, float, str), "max_position_vol": (int, float, str),
-        "max_open_orders": int, "restricted_symbols": list,
+        "max_orders": int,
+        "window_s": (int, float),
+        "max_leverage": int,
+        "max_order_notional": (int, float, str),
+        "max_position_vol": (int, float, str),
+        "max_open_orders": int,
+        "restricted_symbols": list,
     },
     "alerts": {"command": str, "webhook": str},
-    "mexc": {"generation": str, "rest_base": str, "ws_url": str, "credentials_file": str,
-             "recv_window": int},
+    "mexc": {
+        "generation": str,
+        "rest_base": str,
+        "ws_url": str,
+        "credentials_file": str,
+        "recv_window": int,
+    },
     "sim": {"seed": int, "balance": (int, float, str), "port": int},
 }
 
@@ -80,16 +96,22 @@ def _check_types(table: str, data: Mapping[str, Any]) -> None:
         return
     for key, value in data.items():
         if key not in schema:
-            raise ConfigError(f"[{table}] unknown option {key!r}; known: {', '.join(sorted(schema))}")
+            raise ConfigError(
+                f"[{table}] unknown option {key!r}; known: {', '.join(sorted(schema))}"
+            )
         want = schema[key]
-        if isinstance(value, bool) and want is not bool and (
-                not isinstance(want, tuple) or bool not in want):
+        if (
+            isinstance(value, bool)
+            and want is not bool
+            and (not isinstance(want, tuple) or bool not in want)
+        ):
             raise ConfigError(f"[{table}] {key} must not be a boolean")
         if not isinstance(value, want):
             names = (want,) if isinstance(want, type) else want
             raise ConfigError(
                 f"[{table}] {key} must be {' or '.join(t.__name__ for t in names)}, "
-                f"not {type(value).__name__}")
+                f"not {type(value).__name__}"
+            )
 
 
 def _decimal(table: str, key: str, value: Any) -> Decimal:
@@ -118,12 +140,12 @@ def _check_ranges(table: str, data: Mapping[str, Any]) -> None:
         if bounds is None:
             continue
         low, high, low_ok = bounds
-        if (not math.isfinite(value) or value > high
-                or value < low or (value == low and not low_ok)):
+        if not math.isfinite(value) or value > high or value < low or (value == low and not low_ok):
             limit = f">= {low:g}" if low_ok else f"> {low:g}"
             upper = f" and <= {high:g}" if math.isfinite(high) else ""
-            raise ConfigError(f"[{table}] {key} must be a finite number {limit}{upper}, "
-                              f"got {value!r}")
+            raise ConfigError(
+                f"[{table}] {key} must be a finite number {limit}{upper}, got {value!r}"
+            )
 
 
 def _risk(data: Mapping[str, Any]) -> RiskLimits:
@@ -161,8 +183,9 @@ def load_config(path: str | Path | None) -> FileConfig:
             raise ConfigError(f"config file {p} is not valid TOML: {exc}") from None
     unknown = set(data) - set(SCHEMA)
     if unknown:
-        raise ConfigError(f"unknown table(s) in config: {', '.join(sorted(unknown))}; "
-                          f"known: {', '.join(SCHEMA)}")
+        raise ConfigError(
+            f"unknown table(s) in config: {', '.join(sorted(unknown))}; known: {', '.join(SCHEMA)}"
+        )
     for table, value in data.items():
         if not isinstance(value, dict):
             raise ConfigError(f"[{table}] must be a table")
@@ -176,7 +199,12 @@ def load_config(path: str | Path | None) -> FileConfig:
     sim = dict(data.get("sim", {}))
     if "balance" in sim:
         sim["balance"] = _decimal("sim", "balance", sim["balance"])
-    return FileConfig(run=run, strategy=dict(data.get("strategy", {})),
-                      risk=_risk(data.get("risk", {})), alerts=dict(data.get("alerts", {})),
-                      mexc=dict(data.get("mexc", {})), sim=sim,
-                      path=None if path is None else str(path))
+    return FileConfig(
+        run=run,
+        strategy=dict(data.get("strategy", {})),
+        risk=_risk(data.get("risk", {})),
+        alerts=dict(data.get("alerts", {})),
+        mexc=dict(data.get("mexc", {})),
+        sim=sim,
+        path=None if path is None else str(path),
+    )

@@ -52,14 +52,26 @@ from engine.risk import RiskGate
 
 __all__ = ["DECISION_KINDS", "Core", "Decision", "StrategyView"]
 
-DECISION_KINDS = frozenset({
-    OrderRequested.KIND, CommandIssued.KIND, CommandAccepted.KIND, CommandDenied.KIND,
-    DecodeFailed.KIND, StrategyFailed.KIND,
-})
+DECISION_KINDS = frozenset(
+    {
+        OrderRequested.KIND,
+        CommandIssued.KIND,
+        CommandAccepted.KIND,
+        CommandDenied.KIND,
+        DecodeFailed.KIND,
+        StrategyFailed.KIND,
+    }
+)
 """Kinds the core itself produces; replay regenerates them instead of reading them."""
 
-_COMMAND_TYPES = (PlaceOrder, CancelOrder, CancelByExternalOid, CancelAll, ChangeLeverage,
-                  ChangeMargin)
+_COMMAND_TYPES = (
+    PlaceOrder,
+    CancelOrder,
+    CancelByExternalOid,
+    CancelAll,
+    ChangeLeverage,
+    ChangeMargin,
+)
 _NEEDS_PRICE = (OrderType.LIMIT, OrderType.POST_ONLY, OrderType.IOC, OrderType.FOK)
 
 
@@ -112,7 +124,7 @@ class _RiskState:
             for name in ("fair_price", "last_price"):
                 price = getattr(market, name, None)
                 if price is not None:
-                    return price  # type: ignore[no-any-return]
+                    return price
         book = self.view.book(symbol)
         return book.mid() if book is not None else None
 
@@ -150,7 +162,7 @@ class Core:
         self.strategy = strategy
         self.risk = risk or RiskGate()
         self.on_gap = on_gap
-        self.decode_errors = (JournalDecodeError, *decode_errors)
+        self.decode_errors: tuple[type[Exception], ...] = (JournalDecodeError, *decode_errors)
         self.on_kill = on_kill
         self.strategy_failed: str | None = None
         self.stopped = False
@@ -196,8 +208,9 @@ class Core:
         try:
             commands = self.strategy.on_event(StrategyView(self.view, now_ns), value)
         except Exception as exc:
-            return self._strategy_broke(f"exception in on_event: {type(exc).__name__}: {exc}",
-                                        value, seq, now_ns)
+            return self._strategy_broke(
+                f"exception in on_event: {type(exc).__name__}: {exc}", value, seq, now_ns
+            )
         if not commands:
             return []
         try:
@@ -205,7 +218,10 @@ class Core:
         except TypeError:
             return self._strategy_broke(
                 f"on_event returned {type(commands).__name__}, not a sequence of commands",
-                value, seq, now_ns)
+                value,
+                seq,
+                now_ns,
+            )
         return self.decide(commands, now_ns)
 
     def stop(self, now_ns: int) -> list[Decision]:
@@ -215,8 +231,9 @@ class Core:
         try:
             commands = list(self.strategy.on_stop(StrategyView(self.view, now_ns)) or ())
         except Exception as exc:
-            return self._strategy_broke(f"exception in on_stop: {type(exc).__name__}: {exc}",
-                                        None, None, now_ns)
+            return self._strategy_broke(
+                f"exception in on_stop: {type(exc).__name__}: {exc}", None, None, now_ns
+            )
         return self.decide(commands, now_ns)
 
     def _kill(self, reason: str, now_ns: int) -> list[Decision]:
@@ -227,7 +244,9 @@ class Core:
             self.on_kill(reason)
         return self.decide([CancelAll(None)], now_ns)
 
-    def _strategy_broke(self, what: str, value: Any, seq: int | None, now_ns: int) -> list[Decision]:
+    def _strategy_broke(
+        self, what: str, value: Any, seq: int | None, now_ns: int
+    ) -> list[Decision]:
         name = getattr(self.strategy, "name", type(self.strategy).__name__)
         where = f" on event seq {seq} ({type(value).__name__})" if seq is not None else ""
         reason = f"strategy {name!r} {what}{where}"
@@ -257,10 +276,13 @@ class Core:
             if problem is not None:
                 name = getattr(self.strategy, "name", "strategy")
                 key = getattr(cmd, "external_oid", None) or type(cmd).__name__
-                denied = CommandDenied(str(key), f"invalid command from {name!r}: {problem}", now_ns)
+                denied = CommandDenied(
+                    str(key), f"invalid command from {name!r}: {problem}", now_ns
+                )
                 apply(self.state, denied)
                 out.append(Decision(denied, None, None))
                 continue
+            stream: str | None
             if isinstance(cmd, PlaceOrder):
                 intent: EngineEvent = OrderRequested(cmd, now_ns)
                 key, stream = cmd.external_oid, cmd.external_oid

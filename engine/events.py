@@ -43,11 +43,11 @@ __all__ = [
     "OrderRequested",
     "OrderSent",
     "ReconcileDifference",
-    "StopRequested",
-    "StrategyFailed",
     "SessionEnded",
     "SessionStarted",
     "Source",
+    "StopRequested",
+    "StrategyFailed",
     "TimerFired",
     "canonical_json",
     "chain_hash",
@@ -98,8 +98,15 @@ def chain_hash(
     h.update(
         b"".join(
             (
-                _field(seq), _field(session), _field(ts_ns), _field(venue_ts_ms),
-                _field(source), _field(kind), _field(stream), _field(cause), _field(body),
+                _field(seq),
+                _field(session),
+                _field(ts_ns),
+                _field(venue_ts_ms),
+                _field(source),
+                _field(kind),
+                _field(stream),
+                _field(cause),
+                _field(body),
             )
         )
     )

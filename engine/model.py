@@ -60,7 +60,9 @@ class Side(IntEnum):
     @property
     def position_type(self) -> PositionType:
         """The hedge-mode position this side acts on."""
-        return PositionType.LONG if self in (Side.OPEN_LONG, Side.CLOSE_LONG) else PositionType.SHORT
+        return (
+            PositionType.LONG if self in (Side.OPEN_LONG, Side.CLOSE_LONG) else PositionType.SHORT
+        )
 
     @property
     def opens(self) -> bool:
@@ -121,8 +123,14 @@ class TakerSide(IntEnum):
 Level = tuple[Decimal, Decimal, int]
 """One book level: (price, volume in contracts, order count). Volume 0 deletes the level."""
 
+# The market data decoded on every push (Ticker, Trade, BookSnapshot, BookDelta) are frozen
+# *dict* classes, ``@frozen(slots=False)``: attrs' __init__ for a frozen slotted class sets
+# each field through ``object.__setattr__``, for a frozen dict class it stores straight into
+# the instance dict, which builds them up to ~2x faster. Both are equally frozen (assignment
+# raises ``FrozenInstanceError``) and compare and hash by their fields alike.
 
-@frozen
+
+@frozen(slots=False)  # a dict class: see the note above
 class Ticker:
     """A 24 h ticker for one contract."""
 
@@ -142,7 +150,7 @@ class Ticker:
     ts_ms: int | None
 
 
-@frozen
+@frozen(slots=False)  # a dict class: see the note above
 class Trade:
     """One public trade."""
 
@@ -155,7 +163,7 @@ class Trade:
     trade_id: str | None = None
 
 
-@frozen
+@frozen(slots=False)  # a dict class: see the note above
 class BookSnapshot:
     """A full (or top-N) order book at ``version``; asks ascending, bids descending."""
 
@@ -167,7 +175,7 @@ class BookSnapshot:
     full: bool = True
 
 
-@frozen
+@frozen(slots=False)  # a dict class: see the note above
 class BookDelta:
     """An incremental depth update; quantities are absolute, 0 removes a level.
 

@@ -27,7 +27,7 @@ def fold_rows(
     progress: Callable[[int], None] | None = None,
 ) -> tuple[State, int, int]:
     """Fold ``rows`` into ``state``; return it with the counts of rows folded and unreadable."""
-    errors = (JournalDecodeError, *decode_errors)
+    errors: tuple[type[Exception], ...] = (JournalDecodeError, *decode_errors)
     folded = bad = 0
     for ev in rows:
         try:

@@ -95,7 +95,7 @@ def parse_until(text: str) -> Until:
 def risk_to_meta(risk: RiskLimits) -> dict[str, Any]:
     """Risk limits as JSON-ready data for the session meta (read back by :func:`risk_from_meta`)."""
     out: dict[str, Any] = {}
-    for a in RiskLimits.__attrs_attrs__:  # type: ignore[attr-defined]
+    for a in RiskLimits.__attrs_attrs__:
         v = getattr(risk, a.name)
         out[a.name] = sorted(v) if isinstance(v, frozenset | set) else str(v)
     return out

@@ -170,7 +170,7 @@ class RiskGate:
 
 def limits_from_mapping(data: Mapping[str, object]) -> RiskLimits:
     """Build :class:`RiskLimits` from a config table, refusing unknown keys."""
-    known = {a.name for a in RiskLimits.__attrs_attrs__}  # type: ignore[attr-defined]
+    known = {a.name for a in RiskLimits.__attrs_attrs__}
     unknown = set(data) - known
     if unknown:
         raise ValueError(f"unknown risk option(s): {', '.join(sorted(unknown))}")

@@ -430,6 +430,13 @@ async def _run(session: Session, strategy: Strategy | None, config: Any,
                 await session.stop_event.wait()
             await _stop(session, dispatch_done=lambda: executor.in_flight == 0)
             feeds_nursery.cancel_scope.cancel()
+        # what is still in flight (e.g. a cancel-all retrying against a failing endpoint)
+        # could not be journaled once the input channel closes: cut it short, as a crash
+        # would; the next start reconciles it
+        abandoned = executor.abandon()
+        if abandoned:
+            session.out(f"stop: {abandoned} request(s) still in flight after "
+                        f"{opts.stop_timeout_s:g} s abandoned; the next start reconciles them")
         # executions still in flight (e.g. a cancel-all retrying) get a bounded grace period,
         # then are cancelled: nothing may emit after the input channel closes
         await cmd_send.aclose()

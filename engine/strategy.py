@@ -106,8 +106,9 @@ class StrategyContext:
     def create(cls, session: str, config: Any, symbols: Sequence[str]) -> StrategyContext:
         """A context whose randomness is seeded from the session id."""
         seed = int.from_bytes(hashlib.sha256(session.encode()).digest()[:8], "big")
-        return cls(session=session, config=config, symbols=tuple(symbols),
-                   random=random.Random(seed))
+        return cls(
+            session=session, config=config, symbols=tuple(symbols), random=random.Random(seed)
+        )
 
     def subscribe(self, channel: str, symbol: str | None = None, **params: str) -> None:
         """Ask for a market-data channel (``depth``, ``deal``, ``ticker``, ``kline``, ...)."""
@@ -156,16 +157,19 @@ def make_config(strategy_cls: type, values: Mapping[str, Any]) -> Any:
     config_cls = getattr(strategy_cls, "Config", None)
     if config_cls is None:
         if values:
-            raise PluginError(f"{strategy_cls.__name__} takes no configuration, got "
-                              f"{', '.join(sorted(values))}")
+            raise PluginError(
+                f"{strategy_cls.__name__} takes no configuration, got {', '.join(sorted(values))}"
+            )
         return None
     fields = getattr(config_cls, "__attrs_attrs__", None)
     if fields is not None:
         known = {a.name for a in fields}
         unknown = set(values) - known
         if unknown:
-            raise PluginError(f"{strategy_cls.__name__}: unknown option(s) "
-                              f"{', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
+            raise PluginError(
+                f"{strategy_cls.__name__}: unknown option(s) "
+                f"{', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}"
+            )
         try:
             return _CONFIG_CONVERTER.structure(dict(values), config_cls)
         except Exception as exc:  # cattrs aggregates: report them plainly
@@ -211,11 +215,14 @@ def load_strategy_class(spec: str) -> type[Strategy]:
             known = sorted({ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)})
             raise PluginError(
                 f"unknown strategy {spec!r}; known: {', '.join(known) or 'none'}; "
-                "or give module:Class or path/to/file.py:Class")
+                "or give module:Class or path/to/file.py:Class"
+            )
         try:
             cls = eps[0].load()
         except Exception as exc:
-            raise PluginError(f"strategy {spec!r}: import failed: {type(exc).__name__}: {exc}") from exc
+            raise PluginError(
+                f"strategy {spec!r}: import failed: {type(exc).__name__}: {exc}"
+            ) from exc
     else:
         target, _, attr = spec.rpartition(":")
         if target.endswith(".py") or "/" in target:
@@ -225,7 +232,8 @@ def load_strategy_class(spec: str) -> type[Strategy]:
                 module = importlib.import_module(target)
             except Exception as exc:
                 raise PluginError(
-                    f"strategy {spec!r}: import failed: {type(exc).__name__}: {exc}") from exc
+                    f"strategy {spec!r}: import failed: {type(exc).__name__}: {exc}"
+                ) from exc
             cls = _attr(module, attr, target)
     if not isinstance(cls, type) or not callable(getattr(cls, "on_event", None)):
         raise PluginError(f"strategy {spec!r} is not a strategy class (needs on_event)")

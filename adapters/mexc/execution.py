@@ -13,7 +13,9 @@ request → answer. The outcome of a placement is then derived from that journal
 When a placement got no usable answer (timeout, dropped connection), the outcome is
 *unknown*, never rejected: an ``OrderOutcomeUnknown`` is emitted and the order is settled by
 querying it by externalOid with exponential backoff; the query answers are journaled like
-everything else. A placement is never re-sent, so a retry can never duplicate an order;
+everything else. When the exchange keeps answering "does not exist" until the request is
+older than the receive window allows (so it can no longer be accepted), the placement is
+rejected (2040). A placement is never re-sent, so a retry can never duplicate an order;
 only a request that provably never left (connect failure) is retried.
 
 Unexpected failures (HTTP 404 from an order endpoint, 5xx, unknown outcomes) are counted in
@@ -50,7 +52,10 @@ from engine.commands import (
 from engine.events import OrderOutcomeUnknown, OrderRejected
 from engine.sequencer import Input, engine_input
 
-__all__ = ["ExecutionManager", "journaling_hook"]
+__all__ = ["ORDER_DOES_NOT_EXIST", "ExecutionManager", "journaling_hook"]
+
+ORDER_DOES_NOT_EXIST = 2040
+"""The envelope code of "order does not exist"."""
 
 _CALL: contextvars.ContextVar[tuple[str | None, int | None, list[int]] | None] = (
     contextvars.ContextVar("tapeline_rest_call", default=None)
@@ -94,6 +99,7 @@ class ExecutionManager:
         burst_limit: int = 5,
         burst_window_s: float = 10.0,
         on_burst: Callable[[str], Awaitable[None]] | None = None,
+        never_placed_after_s: float | None = None,
     ) -> None:
         self.rest = rest
         self.emit = emit
@@ -106,6 +112,11 @@ class ExecutionManager:
         self.burst_limit = burst_limit
         self.burst_window_s = burst_window_s
         self.on_burst = on_burst
+        window = getattr(getattr(rest, "config", None), "recv_window", None) or 10
+        self.never_placed_after_s = (2.0 * window if never_placed_after_s is None
+                                     else never_placed_after_s)
+        self._scopes: set[trio.CancelScope] = set()
+        self._abandoned = False
         self._failures: deque[float] = deque()
         self._burst_reported = False
         self.in_flight = 0
@@ -132,10 +143,28 @@ class ExecutionManager:
         _CALL.set((stream, cause, seen))
         self.in_flight += 1
         try:
-            await self._execute(command, cause, seen)
+            with trio.CancelScope() as scope:
+                if self._abandoned:
+                    scope.cancel()
+                self._scopes.add(scope)
+                await self._execute(command, cause, seen)
         finally:
+            self._scopes.discard(scope)
             self.in_flight -= 1
             self.executed += 1
+
+    def abandon(self) -> int:
+        """Cancel every execution in flight, and any started later; return how many.
+
+        For the end of a session whose stop could not wait for them: nothing they would
+        emit can be journaled any more. A placement cut short stays ``sent`` or ``unknown``
+        in the journal and is settled by the reconciliation of the next start, as after a
+        crash.
+        """
+        self._abandoned = True
+        for scope in self._scopes:
+            scope.cancel()
+        return len(self._scopes)
 
     async def _execute(self, command: Command, cause: int, seen: list[int]) -> None:
         if isinstance(command, CancelAll):
@@ -212,22 +241,50 @@ class ExecutionManager:
         if not seen:  # no answer was journaled, so nothing else will say "unknown"
             event = OrderOutcomeUnknown(command.external_oid, str(exc)[:300], self.clock.time_ns())
             await self.emit(engine_input(event, stream=command.external_oid, cause=cause))
-        await self.settle(command.symbol, command.external_oid)
+        await self.settle(command.symbol, command.external_oid, cause=cause)
 
-    async def settle(self, symbol: str, external_oid: str) -> bool:
-        """Query an order by externalOid until the exchange answers; True when it did."""
+    async def settle(self, symbol: str, external_oid: str, *, cause: int | None = None) -> bool:
+        """Query an order by externalOid until the exchange answers; True when it did.
+
+        An answer "does not exist" (2040) settles the placement as never placed once
+        ``never_placed_after_s`` have passed since its answer was lost: the exchange refuses
+        a signed request older than its receive window, and the default waits two windows
+        (one a margin for clock skew), so the request can no longer arrive. Then
+        ``OrderRejected(2040)`` is emitted and the order does not stay unknown, blocking a
+        strategy waiting on it, for the rest of the session. After ``settle_attempts``
+        queries without that certainty, as many more are made past the deadline.
+        """
+        deadline = trio.current_time() + self.never_placed_after_s
         delay = self.settle_first_delay_s
-        for _ in range(self.settle_attempts):
+        for attempt in range(2 * self.settle_attempts):
+            if attempt >= self.settle_attempts:
+                delay = max(delay, deadline - trio.current_time())
             await trio.sleep(delay)
             delay = min(delay * 2, self.settle_max_delay_s)
-            try:
-                await self.rest.order_by_external(symbol, external_oid)
+            found = await self._query_by_external(symbol, external_oid)
+            if found is True:
                 return True
-            except ExchangeError:
-                continue  # e.g. "order does not exist" (yet): ask again
-            except MexcError:
-                continue
+            if found is None and trio.current_time() >= deadline:
+                waited = trio.current_time() - deadline + self.never_placed_after_s
+                event = OrderRejected(
+                    external_oid, ORDER_DOES_NOT_EXIST,
+                    f"not found at the exchange {waited:.0f} s after its answer was lost "
+                    "(beyond the receive window): the request never reached it",
+                    self.clock.time_ns())
+                await self.emit(engine_input(event, stream=external_oid, cause=cause))
+                return True
         return False
+
+    async def _query_by_external(self, symbol: str, external_oid: str) -> bool | None:
+        """True: the exchange has the order; None: it answered "does not exist" (2040);
+        False: no usable answer."""
+        try:
+            await self.rest.order_by_external(symbol, external_oid)
+            return True
+        except ExchangeError as exc:
+            return None if exc.code == ORDER_DOES_NOT_EXIST else False
+        except MexcError:
+            return False
 
     async def _failure(self, what: str) -> None:
         now = trio.current_time()

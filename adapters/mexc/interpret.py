@@ -13,8 +13,8 @@ Row formats:
 * ``rest.<endpoint>``: ``body`` is canonical JSON ``{"endpoint", "method", "path", "query",
   "request_body", "status", "headers", "body", "sent_ns", "received_ns"}`` where
   ``body`` is the answer text as received (parameters that decoding needs, such as the
-  symbol, are read back from ``path`` and ``query``); ``stream`` is the order's externalOid for order calls, else the
-  symbol.
+  symbol, are read back from ``path`` and ``query``); ``stream`` is the order's externalOid
+  for order calls, else the symbol.
 * anything else: an engine-made event (:mod:`engine.codec`).
 """
 
@@ -44,9 +44,24 @@ from engine.events import (
 __all__ = ["MODEL_TYPES", "PLACE_ENDPOINTS", "call_params", "interpret", "rest_row", "ws_row"]
 
 MODEL_TYPES: Final = (
-    m.Ticker, m.Trade, m.BookSnapshot, m.BookDelta, m.Kline, m.FundingRate, m.IndexPrice,
-    m.FairPrice, m.OrderUpdate, m.Fill, m.PositionUpdate, m.BalanceUpdate, m.ContractInfo,
-    m.PlanOrderUpdate, m.StopOrderUpdate, m.RiskLimitUpdate, m.AdlLevel, m.PositionModeUpdate,
+    m.Ticker,
+    m.Trade,
+    m.BookSnapshot,
+    m.BookDelta,
+    m.Kline,
+    m.FundingRate,
+    m.IndexPrice,
+    m.FairPrice,
+    m.OrderUpdate,
+    m.Fill,
+    m.PositionUpdate,
+    m.BalanceUpdate,
+    m.ContractInfo,
+    m.PlanOrderUpdate,
+    m.StopOrderUpdate,
+    m.RiskLimitUpdate,
+    m.AdlLevel,
+    m.PositionModeUpdate,
 )
 """The typed messages the engine folds; other decoded values (cancel results, pages of
 funding history, ...) are journaled but not folded."""
@@ -65,22 +80,37 @@ def ws_row(text: str, received_ns: int) -> NewEvent:
     s = _SYMBOL.search(head)
     ts = _TS.search(text[-40:]) or _TS.search(head)
     return NewEvent(
-        ts_ns=received_ns, source="ws", kind=kind, body=text,
-        venue_ts_ms=int(ts.group(1)) if ts else None, stream=s.group(1) if s else None,
+        ts_ns=received_ns,
+        source="ws",
+        kind=kind,
+        body=text,
+        venue_ts_ms=int(ts.group(1)) if ts else None,
+        stream=s.group(1) if s else None,
     )
 
 
 def rest_row(raw: Any, *, stream: str | None = None, cause: int | None = None) -> NewEvent:
-    """The journal row of a REST answer (``raw`` is a :class:`~adapters.mexc.rest_call.RawResponse`)."""
+    """The journal row of a REST answer (a :class:`~adapters.mexc.rest_call.RawResponse`)."""
     record = {
-        "endpoint": raw.endpoint, "method": raw.method, "path": raw.path, "query": raw.query,
-        "request_body": raw.request_body, "status": raw.status, "headers": list(raw.headers),
-        "body": raw.body_text, "sent_ns": raw.sent_ns, "received_ns": raw.received_ns,
+        "endpoint": raw.endpoint,
+        "method": raw.method,
+        "path": raw.path,
+        "query": raw.query,
+        "request_body": raw.request_body,
+        "status": raw.status,
+        "headers": list(raw.headers),
+        "body": raw.body_text,
+        "sent_ns": raw.sent_ns,
+        "received_ns": raw.received_ns,
     }
     symbol = call_params(raw.endpoint, raw.path, raw.query).get("symbol")
     return NewEvent(
-        ts_ns=raw.received_ns, source="rest", kind=f"rest.{raw.endpoint}",
-        body=canonical_json(record), stream=stream or symbol, cause=cause,
+        ts_ns=raw.received_ns,
+        source="rest",
+        kind=f"rest.{raw.endpoint}",
+        body=canonical_json(record),
+        stream=stream or symbol,
+        cause=cause,
     )
 
 
@@ -138,8 +168,9 @@ def _rest(ev: Event) -> tuple[Any, ...]:
     if not (env.success and env.code in (0, 200)):
         return ()
     params = call_params(endpoint, str(record.get("path", "")), str(record.get("query", "")))
-    value = decode_rest(endpoint, env.data, params.get("symbol"),
-                        interval=params.get("interval", "Min1"))
+    value = decode_rest(
+        endpoint, env.data, params.get("symbol"), interval=params.get("interval", "Min1")
+    )
     if value is None:
         return ()
     if not isinstance(value, tuple):

@@ -50,9 +50,23 @@ class SimProcess:
 
     def __init__(self, seed: int = 1) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "engine.cli", "sim", "--port", "0", "--seed", str(seed),
-             "--api-key", API_KEY, "--api-secret", API_SECRET],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "engine.cli",
+                "sim",
+                "--port",
+                "0",
+                "--seed",
+                str(seed),
+                "--api-key",
+                API_KEY,
+                "--api-secret",
+                API_SECRET,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
         self.urls: dict[str, str] = {}
         assert self.proc.stdout is not None
         reader = LineReader(self.proc.stdout)
@@ -84,29 +98,52 @@ class SimProcess:
 def write_config(path: Path, sim: SimProcess) -> Path:
     """A config pointing ``--mode live`` at the simulator process."""
     path.write_text(
-        "[run]\nstatus_every_s = 0.5\nsynchronous = \"FULL\"\n"
+        '[run]\nstatus_every_s = 0.5\nsynchronous = "FULL"\n'
         "[mexc]\n"
-        f"rest_base = \"{sim.urls['rest_base']}\"\n"
-        f"ws_url = \"{sim.urls['ws_url']}\"\n"
-        "[strategy]\nquote_every_s = 0.5\n")
+        f'rest_base = "{sim.urls["rest_base"]}"\n'
+        f'ws_url = "{sim.urls["ws_url"]}"\n'
+        "[strategy]\nquote_every_s = 0.5\n"
+    )
     return path
 
 
 def engine_env() -> dict[str, str]:
     """The environment for an engine process: the simulator's keys."""
-    return {**os.environ, "MEXC_API_KEY": API_KEY, "MEXC_API_SECRET": API_SECRET,
-            "PYTHONUNBUFFERED": "1"}
+    return {
+        **os.environ,
+        "MEXC_API_KEY": API_KEY,
+        "MEXC_API_SECRET": API_SECRET,
+        "PYTHONUNBUFFERED": "1",
+    }
 
 
 def start_engine(config: Path, journal: Path, *extra: str) -> subprocess.Popen[bytes]:
     """``tapeline run --mode live`` against the simulator."""
     return subprocess.Popen(
-        [sys.executable, "-m", "engine.cli", "run", "--mode", "live", "--strategy",
-         "market-maker", "--config", str(config), "--journal", str(journal), *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=engine_env())
+        [
+            sys.executable,
+            "-m",
+            "engine.cli",
+            "run",
+            "--mode",
+            "live",
+            "--strategy",
+            "market-maker",
+            "--config",
+            str(config),
+            "--journal",
+            str(journal),
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=engine_env(),
+    )
 
 
-def wait_status_lines(proc: subprocess.Popen[bytes], count: int, timeout_s: float = 30.0) -> list[str]:
+def wait_status_lines(
+    proc: subprocess.Popen[bytes], count: int, timeout_s: float = 30.0
+) -> list[str]:
     """Read the engine's output until ``count`` status lines have passed."""
     assert proc.stdout is not None
     reader = LineReader(proc.stdout)

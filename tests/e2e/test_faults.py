@@ -32,20 +32,28 @@ def _book_equals_exchange(session: Session, sim: Any, symbol: str, depth: int = 
     assert [tuple(lv[:2]) for lv in book.bids(depth)] == [tuple(lv[:2]) for lv in snap.bids[:depth]]
 
 
-async def _mm(tmp_path: Path, faults: Faults, duration_s: float = 60.0,
-              **kwargs: Any) -> tuple[Session, Any, Any]:
+async def _mm(
+    tmp_path: Path, faults: Faults, duration_s: float = 60.0, **kwargs: Any
+) -> tuple[Session, Any, Any]:
     clock = TrioClock()
     sim = make_sim(clock, faults=faults)
     holder: list[Session] = []
 
-    summary = await run_sim_session(tmp_path / "j.sqlite", duration_s=duration_s, sim=sim,
-                                    clock=clock, on_started=holder.append, **kwargs)
+    summary = await run_sim_session(
+        tmp_path / "j.sqlite",
+        duration_s=duration_s,
+        sim=sim,
+        clock=clock,
+        on_started=holder.append,
+        **kwargs,
+    )
     return holder[0], summary, sim
 
 
 async def test_dropped_connections_resubscribe_and_book_is_right(
-        tmp_path: Path, autojump_clock: trio.abc.Clock) -> None:
-    session, summary, sim = await _mm(tmp_path, Faults(ws_drop_every_s=15.0), cancel_on_stop=False)
+    tmp_path: Path, autojump_clock: trio.abc.Clock
+) -> None:
+    session, _summary, sim = await _mm(tmp_path, Faults(ws_drop_every_s=15.0), cancel_on_stop=False)
     assert session.feeds is not None and session.feeds.statistics().reconnects >= 3
     kinds = _kinds(tmp_path / "j.sqlite")
     assert kinds.count("engine.disconnected") >= 3
@@ -53,9 +61,12 @@ async def test_dropped_connections_resubscribe_and_book_is_right(
     _book_equals_exchange(session, sim, "BTC_USDT")
 
 
-async def test_depth_gaps_are_detected_and_repaired(tmp_path: Path, autojump_clock: trio.abc.Clock) -> None:
-    session, summary, sim = await _mm(tmp_path, Faults(depth_gap_probability=0.05, seed=3),
-                                      cancel_on_stop=False)
+async def test_depth_gaps_are_detected_and_repaired(
+    tmp_path: Path, autojump_clock: trio.abc.Clock
+) -> None:
+    _session, summary, _sim = await _mm(
+        tmp_path, Faults(depth_gap_probability=0.05, seed=3), cancel_on_stop=False
+    )
     kinds = _kinds(tmp_path / "j.sqlite")
     assert kinds.count("engine.book_gap") >= 1
     assert kinds.count("engine.book_resync") >= kinds.count("engine.book_gap")
@@ -63,18 +74,29 @@ async def test_depth_gaps_are_detected_and_repaired(tmp_path: Path, autojump_clo
 
 
 async def test_lost_answer_after_acceptance_ends_with_exactly_one_order(
-        tmp_path: Path, autojump_clock: trio.abc.Clock) -> None:
+    tmp_path: Path, autojump_clock: trio.abc.Clock
+) -> None:
     clock = TrioClock()
-    sim = make_sim(clock, faults=Faults(rest_drop_after_next=1, rest_match="order/create"),
-                   drive_market=False)
+    sim = make_sim(
+        clock, faults=Faults(rest_drop_after_next=1, rest_match="order/create"), drive_market=False
+    )
     holder: list[Session] = []
-    await run_sim_session(tmp_path / "j.sqlite", strategy=SCRIPTED,
-                          strategy_config={"actions": ["buy_far", "noop"]}, duration_s=60,
-                          sim=sim, clock=clock, on_started=holder.append, cancel_on_stop=False)
+    await run_sim_session(
+        tmp_path / "j.sqlite",
+        strategy=SCRIPTED,
+        strategy_config={"actions": ["buy_far", "noop"]},
+        duration_s=60,
+        sim=sim,
+        clock=clock,
+        on_started=holder.append,
+        cancel_on_stop=False,
+    )
     (order,) = holder[0].state.view().orders()  # type: ignore[union-attr]
     assert order.status is OrderStatus.OPEN  # settled by query, not left unknown
     user = next(iter(sim.accounts.values())).user
-    at_exchange = [o for o in sim.exchange.open_orders(user) if o.external_oid == order.external_oid]
+    at_exchange = [
+        o for o in sim.exchange.open_orders(user) if o.external_oid == order.external_oid
+    ]
     assert len(at_exchange) == 1
     kinds = _kinds(tmp_path / "j.sqlite")
     assert "order.unknown" in kinds and "rest.order_external" in kinds
@@ -83,7 +105,8 @@ async def test_lost_answer_after_acceptance_ends_with_exactly_one_order(
 
 
 async def test_404_storm_trips_the_kill_switch_and_cancels_everything(
-        tmp_path: Path, autojump_clock: trio.abc.Clock) -> None:
+    tmp_path: Path, autojump_clock: trio.abc.Clock
+) -> None:
     clock = TrioClock()
     faults = Faults()
     sim = make_sim(clock, faults=faults)
@@ -93,16 +116,22 @@ async def test_404_storm_trips_the_kill_switch_and_cancels_everything(
         holder.append(session)
 
     async def storm() -> None:
-        await trio.sleep(20)   # the market maker has quotes resting by now
+        await trio.sleep(20)  # the market maker has quotes resting by now
         faults.order_404 = True
-        await trio.sleep(15)   # "MEXC changed the endpoints", then it comes back
+        await trio.sleep(15)  # "MEXC changed the endpoints", then it comes back
         faults.order_404 = False
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(storm)
-        summary = await run_sim_session(tmp_path / "j.sqlite", duration_s=120, sim=sim,
-                                        clock=clock, on_started=started, exit_on_kill=False,
-                                        cancel_on_stop=False)
+        summary = await run_sim_session(
+            tmp_path / "j.sqlite",
+            duration_s=120,
+            sim=sim,
+            clock=clock,
+            on_started=started,
+            exit_on_kill=False,
+            cancel_on_stop=False,
+        )
     assert summary.killed is not None and "unexpected failures" in summary.killed
     user = next(iter(sim.accounts.values())).user
     assert sim.exchange.open_orders(user) == []
@@ -111,7 +140,9 @@ async def test_404_storm_trips_the_kill_switch_and_cancels_everything(
     # after the trip no order was placed any more
     with Journal.open(tmp_path / "j.sqlite", readonly=True) as j:
         trip = next(ev.seq for ev in j.read(kinds=["engine.kill_switch"]))
-        later = [orjson.loads(ev.body)["key"] for ev in j.read(kinds=["risk.accepted"], from_seq=trip)]
+        later = [
+            orjson.loads(ev.body)["key"] for ev in j.read(kinds=["risk.accepted"], from_seq=trip)
+        ]
         denied = [orjson.loads(ev.body) for ev in j.read(kinds=["risk.denied"], from_seq=trip)]
     assert "CancelAll" in later
     assert not [key for key in later if key.startswith("tl")]  # no placement passed the gate

@@ -9,15 +9,16 @@ import sys
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+from typing import Any, ClassVar
 
 from engine.journal import Journal
 from tests.e2e.procs import SimProcess, start_engine, wait_status_lines, write_config
 
 
 class _Hook(BaseHTTPRequestHandler):
-    received: list[dict] = []
+    received: ClassVar[list[dict[str, Any]]] = []
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+    def do_POST(self) -> None:
         length = int(self.headers.get("content-length", "0"))
         _Hook.received.append(json.loads(self.rfile.read(length)))
         self.send_response(204)
@@ -39,8 +40,12 @@ def test_tapeline_kill_trips_cancels_alerts_and_exits_nonzero(tmp_path: Path) ->
         journal = tmp_path / "j.sqlite"
         engine = start_engine(config, journal)
         wait_status_lines(engine, 3)
-        kill = subprocess.run([sys.executable, "-m", "engine.cli", "kill", str(journal)],
-                              capture_output=True, text=True, timeout=30)
+        kill = subprocess.run(
+            [sys.executable, "-m", "engine.cli", "kill", str(journal)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         assert kill.returncode == 0, kill.stderr
         out, _ = engine.communicate(timeout=60)
         text = out.decode()
@@ -60,8 +65,12 @@ def test_tapeline_kill_trips_cancels_alerts_and_exits_nonzero(tmp_path: Path) ->
 
 
 def test_kill_without_a_running_session_is_a_clear_error(tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "engine.cli", "kill", str(tmp_path / "j.sqlite")],
-                            capture_output=True, text=True, timeout=30)
+    result = subprocess.run(
+        [sys.executable, "-m", "engine.cli", "kill", str(tmp_path / "j.sqlite")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert result.returncode == 1
     assert result.stderr.startswith("Error: no session is writing")
     assert "Traceback" not in result.stderr

@@ -19,14 +19,21 @@ import trio
 
 from adapters.mexc.auth import Credentials
 from adapters.mexc.config import MexcConfig
-from adapters.mexc.interpret import interpret
 from adapters.mexc.errors import DecodeError
+from adapters.mexc.interpret import interpret
 from adapters.mexc.rest import MexcRestClient
 from engine.clock import SystemClock
 from engine.journal import Journal
 from engine.projections import OrderStatus
 from engine.rebuild import rebuild_state
-from tests.e2e.procs import API_KEY, API_SECRET, SimProcess, start_engine, wait_status_lines, write_config
+from tests.e2e.procs import (
+    API_KEY,
+    API_SECRET,
+    SimProcess,
+    start_engine,
+    wait_status_lines,
+    write_config,
+)
 
 KILLS = 4
 
@@ -75,8 +82,10 @@ def test_sigkill_and_restart_loses_nothing_and_duplicates_nothing(tmp_path: Path
         assert j.verify().ok
         assert len(j.sessions()) == KILLS + 1
         sent = Counter(ev.stream for ev in j.read(kinds=["rest.order_create"]))
-        requested = [orjson.loads(ev.body)["command"]["external_oid"]
-                     for ev in j.read(kinds=["cmd.place_order"])]
+        requested = [
+            orjson.loads(ev.body)["command"]["external_oid"]
+            for ev in j.read(kinds=["cmd.place_order"])
+        ]
         state, _, _ = rebuild_state(j, interpret, decode_errors=(DecodeError,))
     # never a duplicate: no intent was answered (sent) twice, no id requested twice
     assert all(n == 1 for n in sent.values()), sent.most_common(3)
@@ -89,12 +98,15 @@ def test_sigkill_and_restart_loses_nothing_and_duplicates_nothing(tmp_path: Path
         mine = view.order(oid)
         assert mine is not None, oid
         assert mine.filled_vol == ex_dealt, (oid, mine)
-        assert mine.status in {3: (OrderStatus.FILLED,), 4: (OrderStatus.CANCELLED,),
-                               2: (OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED)}.get(
-                                   ex_state, (mine.status,)), (oid, mine.status, ex_state)
+        assert mine.status in {
+            3: (OrderStatus.FILLED,),
+            4: (OrderStatus.CANCELLED,),
+            2: (OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED),
+        }.get(ex_state, (mine.status,)), (oid, mine.status, ex_state)
     # intents that never reached the exchange are closed, not left dangling
     assert not [o for o in view.orders() if o.status.value in ("requested", "sent", "unknown")]
     assert exchange_open == []  # the final clean stop cancelled everything
-    local_positions = {(p.symbol, int(p.position_type)): p.hold_vol for p in view.positions()
-                       if p.hold_vol}
+    local_positions = {
+        (p.symbol, int(p.position_type)): p.hold_vol for p in view.positions() if p.hold_vol
+    }
     assert local_positions == exchange_positions

@@ -10,7 +10,9 @@ from engine.journal import Journal
 from tests.e2e.support import run_sim_session
 
 
-async def test_market_maker_session_runs_and_verifies(tmp_path: Path, autojump_clock: trio.abc.Clock) -> None:
+async def test_market_maker_session_runs_and_verifies(
+    tmp_path: Path, autojump_clock: trio.abc.Clock
+) -> None:
     path = tmp_path / "j.sqlite"
     lines: list[str] = []
     summary = await run_sim_session(path, duration_s=60, lines=lines)

@@ -243,3 +243,43 @@ def test_public_api_names() -> None:
     frame = ws(depth())
     with pytest.raises(AttributeError):
         frame.channel = "x"  # type: ignore[misc]
+
+
+# ------------------------------------------------------------- hot-path values and memos
+
+TICKER = {"channel": "push.ticker", "symbol": SYMBOL, "ts": 5, "data": {
+    "symbol": SYMBOL, "lastPrice": 5.0, "bid1": 0.1, "ask1": 5, "volume24": 1.0,
+    "amount24": 10374579341.00211, "holdVol": 2.5, "riseFallRate": -0.5, "fundingRate": 0.0,
+    "indexPrice": 1, "fairPrice": 108779.2}}  # fmt: skip
+
+
+def test_decoded_market_values_are_frozen() -> None:
+    """Ticker, Trade, BookSnapshot and BookDelta are dict classes (faster to build): still
+    frozen, and equal and hashed by their fields."""
+    deal = {"channel": "push.deal", "symbol": SYMBOL,
+            "data": [{"p": 100.5, "v": 2, "T": 1, "O": 3, "M": 2, "t": 7}]}  # fmt: skip
+    full = {"channel": "push.depth.full", "symbol": SYMBOL,
+            "data": {"asks": [[100.5, 3, 1]], "bids": [], "version": 9}}  # fmt: skip
+    for frame in (depth(), TICKER, deal, full):
+        message = ws(frame).messages[0]
+        with pytest.raises(attrs.exceptions.FrozenInstanceError):
+            message.symbol = "ETH_USDT"
+        with pytest.raises(attrs.exceptions.FrozenInstanceError):
+            del message.symbol
+        twin = attrs.evolve(message)
+        assert twin == message and hash(twin) == hash(message) and twin is not message
+        assert attrs.evolve(message, symbol="ETH_USDT") != message
+
+
+def test_ticker_numbers_do_not_depend_on_the_memo() -> None:
+    codecs._fields.clear_memos()
+    cold = ws(TICKER).messages[0]
+    warm = ws(TICKER).messages[0]
+    texts = [str(v) for v in attrs.astuple(cold)]
+    assert texts == [str(v) for v in attrs.astuple(warm)]
+    assert texts == ["BTC_USDT", "5", "0.1", "5", "1", "10374579341.00211", "2.5", "None",
+                     "None", "-0.5", "1", "108779.2", "0", "5"]  # fmt: skip
+    for key in ("lastPrice", "volume24", "fundingRate", "indexPrice"):
+        for bad in (True, False, [5.0], {"x": 5.0}):
+            with pytest.raises(DecodeError, match=key):
+                ws({**TICKER, "data": {**TICKER["data"], key: bad}})

@@ -1,13 +1,13 @@
 """Decoders for order-book data: levels, deltas, snapshots, stepped books (pure).
 
 The hot path of the ingest: :func:`levels` turns ``[[price, vol, count], ...]`` into model
-Levels with one memo lookup, one int check and one tuple per level when nothing is unusual.
+Levels with one memo lookup, one int conversion, two int checks and one tuple per level when
+nothing is unusual.
 Every function raises :class:`~._fields.Invalid` with the field path relative to its object.
 """
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any, Final
 
 from engine.model import BookDelta, BookSnapshot, Level
@@ -34,22 +34,25 @@ _NEVER: Final[dict[Any, Any]] = {}
 def levels(raw: Any, field: str) -> tuple[Level, ...]:
     """``[[price, vol, count], ...]`` as Levels: price > 0, vol >= 0, count >= 0.
 
-    The common case costs a memo lookup, an int check and a tuple per level: the price memo
-    only ever holds checked prices, and never 1, so a JSON ``true`` (which hashes as 1)
-    cannot hit it; likewise the float-volume memo never holds 0 or 1. Anything unusual falls
+    The common case costs, per level, a memo lookup (price), an exact conversion of an int
+    volume (:data:`~._fields.from_int`), two int checks and a tuple. The price memo only
+    ever holds checked prices, and never 1, so a JSON ``true`` (which hashes as 1) cannot
+    hit it; likewise the float-volume memo never holds 0 or 1. Anything unusual falls
     through to the checked path, which raises naming the exact level. Two-element levels
     (an old doc example) get count 0.
     """
     if type(raw) is not list:
         raise f.Invalid(field, f"expected an array of levels, got {f.type_name(raw)}")
-    positive, size, make, never = _POSITIVE, _SIZE, Decimal, _NEVER
+    if not raw:
+        return ()
+    positive, size, exact, t, never = _POSITIVE, _SIZE, f.from_int, type, _NEVER
     try:
         return tuple(
             [
                 (
                     positive[p],
-                    make(v) if type(v) is int and v >= 0 else size[v],
-                    c if type(c) is int and c >= 0 else never[c],
+                    exact(v) if t(v) is int and v >= 0 else size[v],
+                    c if t(c) is int and c >= 0 else never[c],
                 )
                 for p, v, c in raw
             ]

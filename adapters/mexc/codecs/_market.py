@@ -8,6 +8,7 @@ Every function takes the wire object (already parsed) and returns a model value 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, Final
 
@@ -59,9 +60,22 @@ TICKER_KNOWN: Final = frozenset(
 def ticker(d: dict[str, Any], ts_ms: int | None = None) -> Ticker:
     """A ticker object (REST ``ticker``, ``push.ticker``, one ``push.tickers`` entry).
 
-    Written out field by field: it is on the hot path (one value lookup and at most one
-    call per field).
+    Written out field by field: it is on the hot path. Each number is first looked up in
+    the float memo (a hit is always a valid value, see :data:`._fields.MEMO`), and only a
+    miss calls the checked reader; an array or object where a number belongs cannot be
+    looked up (TypeError), so the ticker is then decoded again without the memo.
     """
+    try:
+        return _ticker(d, ts_ms, f.MEMO.get)
+    except TypeError:
+        return _ticker(d, ts_ms, _no_memo)
+
+
+def _no_memo(value: Any) -> None:
+    return None
+
+
+def _ticker(d: dict[str, Any], ts_ms: int | None, memo: Callable[[Any], Decimal | None]) -> Ticker:
     get = d.get
     nn = f.nonneg_value
     signed = f.number
@@ -87,18 +101,18 @@ def ticker(d: dict[str, Any], ts_ms: int | None = None) -> Ticker:
         stamp = f.ts(d, "timestamp")
     return Ticker(
         symbol,
-        nn(last, "lastPrice"),
-        None if bid1 is None else nn(bid1, "bid1"),
-        None if ask1 is None else nn(ask1, "ask1"),
-        nn(volume, "volume24"),
-        None if amount is None else nn(amount, "amount24"),
-        None if hold is None else nn(hold, "holdVol"),
-        None if low is None else nn(low, "lower24Price"),
-        None if high is None else nn(high, "high24Price"),
-        None if rate is None else signed(rate, "riseFallRate"),
-        None if index is None else nn(index, "indexPrice"),
-        None if fair is None else nn(fair, "fairPrice"),
-        None if funding is None else signed(funding, "fundingRate"),
+        memo(last) or nn(last, "lastPrice"),
+        None if bid1 is None else memo(bid1) or nn(bid1, "bid1"),
+        None if ask1 is None else memo(ask1) or nn(ask1, "ask1"),
+        memo(volume) or nn(volume, "volume24"),
+        None if amount is None else f.running_total(amount, "amount24"),
+        None if hold is None else memo(hold) or nn(hold, "holdVol"),
+        None if low is None else memo(low) or nn(low, "lower24Price"),
+        None if high is None else memo(high) or nn(high, "high24Price"),
+        None if rate is None else memo(rate) or signed(rate, "riseFallRate"),
+        None if index is None else memo(index) or nn(index, "indexPrice"),
+        None if fair is None else memo(fair) or nn(fair, "fairPrice"),
+        None if funding is None else memo(funding) or signed(funding, "fundingRate"),
         ts_ms if stamp is None else stamp,
     )
 

@@ -27,6 +27,8 @@ __all__ = ["CHANNELS", "WsFrame", "decode_ws", "decode_ws_gzip"]
 
 _WHERE = "ws"
 _FRAME_KNOWN: Final = frozenset({"channel", "data", "symbol", "ts"})
+_DEPTH_KNOWN: Final = book.DEPTH_KNOWN
+_TICKER_KNOWN: Final = mkt.TICKER_KNOWN
 _MAX_INFLATED: Final = 16 * 1024 * 1024
 
 
@@ -97,9 +99,9 @@ def _depth(
         message = book.book_delta(data, symbol, ts)
     except f.Invalid as exc:
         raise _under_data(exc) from None
-    if data.keys() <= book.DEPTH_KNOWN:
+    if _DEPTH_KNOWN.issuperset(data):
         return (message,), ()
-    return (message,), f.known(data, book.DEPTH_KNOWN, "data.")
+    return (message,), f.known(data, _DEPTH_KNOWN, "data.")
 
 
 def _depth_full(
@@ -141,7 +143,9 @@ def _ticker(
         message = mkt.ticker(data, ts)
     except f.Invalid as exc:
         raise _under_data(exc) from None
-    return (message,), f.known(data, mkt.TICKER_KNOWN, "data.")
+    if _TICKER_KNOWN.issuperset(data):
+        return (message,), ()
+    return (message,), f.known(data, _TICKER_KNOWN, "data.")
 
 
 def _tickers(
@@ -241,7 +245,7 @@ def _decode(frame: dict[str, Any], channel: str) -> WsFrame:
     symbol = frame.get("symbol")
     if symbol is not None and (type(symbol) is not str or not symbol):
         raise f.Invalid("symbol", f"expected a non-empty string, got {f.type_name(symbol)}")
-    unknown = () if frame.keys() <= _FRAME_KNOWN else tuple(sorted(frame.keys() - _FRAME_KNOWN))
+    unknown = () if _FRAME_KNOWN.issuperset(frame) else tuple(sorted(frame.keys() - _FRAME_KNOWN))
     handler = CHANNELS.get(channel)
     if handler is not None:
         messages, extra = handler(frame.get("data"), symbol, ts)
