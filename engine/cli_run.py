@@ -76,26 +76,8 @@ def build_options(cfg: FileConfig, **cli: Any) -> RunOptions:
     )
 
 
-def _venue_factory(opts: RunOptions, cfg: FileConfig) -> Any:
-    if opts.mode == "sim":
-        from adapters.mexc.venue import open_sim_venue
-
-        return partial(
-            open_sim_venue,
-            symbols=opts.symbols,
-            seed=int(cfg.sim.get("seed", 1)),
-            balance=Decimal(str(cfg.sim.get("balance", "10000"))),
-            restricted_symbols=(),
-        )
-    if opts.mode == "shadow":
-        raise ConfigError(
-            "shadow mode (live data, simulated fills) is not available in this "
-            "version; use --mode sim to paper trade against the bundled simulator"
-        )
-    from adapters.mexc.auth import Credentials
+def _mexc_config(cfg: FileConfig) -> Any:
     from adapters.mexc.config import Generation, MexcConfig
-    from adapters.mexc.errors import CredentialsError
-    from adapters.mexc.venue import open_live_venue
 
     m = cfg.mexc
     try:
@@ -107,17 +89,34 @@ def _venue_factory(opts: RunOptions, cfg: FileConfig) -> Any:
         if key in m:
             kwargs[key] = m[key]
     try:
-        config = MexcConfig(**kwargs)
+        return MexcConfig(**kwargs)
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"[mexc] {exc}") from None
+
+
+def _venue_factory(opts: RunOptions, cfg: FileConfig) -> Any:
+    balance = Decimal(str(cfg.sim.get("balance", "10000")))
+    if opts.mode == "sim":
+        from adapters.mexc.venue import open_sim_venue
+
+        return partial(open_sim_venue, symbols=opts.symbols, seed=int(cfg.sim.get("seed", 1)),
+                       balance=balance)
+    config = _mexc_config(cfg)
+    if opts.mode == "shadow":
+        from adapters.mexc.shadow import open_shadow_venue
+
+        return partial(open_shadow_venue, source_config=config, symbols=opts.symbols,
+                       balance=balance)
+    from adapters.mexc.auth import Credentials
+    from adapters.mexc.errors import CredentialsError
+    from adapters.mexc.venue import open_live_venue
+
     credentials = None
     if opts.mode == "live":
+        m = cfg.mexc
         try:
-            credentials = (
-                Credentials.from_file(Path(m["credentials_file"]).expanduser())
-                if "credentials_file" in m
-                else Credentials.from_env()
-            )
+            credentials = (Credentials.from_file(Path(m["credentials_file"]).expanduser())
+                           if "credentials_file" in m else Credentials.from_env())
         except CredentialsError as exc:
             raise ConfigError(f"live mode needs API keys: {exc}") from None
     return partial(open_live_venue, config=config, credentials=credentials)

@@ -409,7 +409,7 @@ async def _run(session: Session, strategy: Strategy | None, config: Any,
             for sub in ctx.subscriptions:
                 feeds.subscribe(sub.channel, sub.symbol, **dict(sub.params))
             await feeds_nursery.start(feeds.run)
-            if venue.credentials is not None and opts.mode in ("sim", "live"):
+            if venue.credentials is not None and opts.mode in ("sim", "live", "shadow"):
                 account = AccountStream(
                     venue.ws_url, rest=rest, emit=emit, clock=clock,
                     credentials=venue.credentials, state_view=session.state.view(),

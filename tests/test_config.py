@@ -73,13 +73,14 @@ def test_durations(value: str | int, seconds: float) -> None:
     ["run", "--symbols", "btc usdt"],
     ["run", "--strategy", "no-such-strategy", "--duration", "1s"],
     ["run", "--config", "/nonexistent/tapeline.toml"],
-    ["run", "--mode", "shadow", "--strategy", "market-maker"],
+    ["run", "--mode", "shadow", "--strategy", "market-maker", "--config", "bad_mexc.toml"],
     ["run", "--mode", "live", "--strategy", "market-maker", "--duration", "1s"],
     ["run", "--mode", "sim"],
 ])
 def test_bad_run_arguments_give_one_line_and_nonzero_exit(tmp_path: Path, args: list[str],
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "bad_mexc.toml").write_text('[mexc]\ngeneration = "ancient"\n')
     monkeypatch.delenv("MEXC_API_KEY", raising=False)
     monkeypatch.delenv("MEXC_API_SECRET", raising=False)
     result = CliRunner().invoke(main, args)
