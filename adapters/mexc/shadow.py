@@ -170,3 +170,84 @@ async def open_shadow_venue(
     finally:
         if own_http:
             await http_source.aclose()
+
+
+_MARKET_KINDS = frozenset({
+    "ws.push.depth", "ws.push.deal", "ws.push.fair.price", "ws.push.index.price", "rest.depth",
+    "rest.depth_commits", "engine.book_resync", "engine.book_gap",
+})
+
+
+class JournalMarket:
+    """Play a recorded session's market (books, deals, fair and index prices) into a local
+    simulator at the recorded pace (times ``speed``), as the liquidity its users trade on."""
+
+    def __init__(self, service: SimService, journal_path: str, *, session: str | None = None,
+                 speed: float = 1.0, levels: int = 20) -> None:
+        if speed <= 0:
+            raise ValueError("speed must be positive")
+        self.service = service
+        self.journal_path = journal_path
+        self.session = session
+        self.speed = speed
+        self.venue = SimVenue(service.exchange, user="journal-market")
+        self.mirror = BookMirror(self.venue, levels=levels)
+        self.played = 0
+        self.finished = trio.Event()
+
+    @staticmethod
+    def contracts(journal_path: str, session: str | None = None) -> list[Any]:
+        """The simulator contracts of the contracts a recorded session listed."""
+        from adapters.mexc.errors import DecodeError
+        from adapters.mexc.interpret import interpret
+        from engine.journal import Journal
+        from engine.model import ContractInfo
+
+        found: dict[str, Any] = {}
+        with Journal.open(journal_path, readonly=True) as j:
+            sid = j.session(session).id if session else None
+            for ev in j.read(session=sid, kinds=["rest.detail"]):
+                try:
+                    values = interpret(ev)
+                except DecodeError:
+                    continue
+                for v in values:
+                    if isinstance(v, ContractInfo):
+                        found[v.symbol] = contract_from_info(v)
+        return list(found.values())
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Play the recording once; the market then stands still."""
+        from adapters.mexc.errors import DecodeError
+        from adapters.mexc.interpret import interpret
+        from engine.codec import JournalDecodeError
+        from engine.journal import Journal
+
+        task_status.started()
+        with Journal.open(self.journal_path, readonly=True) as j:
+            sid = j.session(self.session).id if self.session else None
+            first_ns: int | None = None
+            start = trio.current_time()
+            for ev in j.read(session=sid):
+                if ev.kind not in _MARKET_KINDS:
+                    continue
+                if first_ns is None:
+                    first_ns = ev.ts_ns
+                due = start + (ev.ts_ns - first_ns) / 1e9 / self.speed
+                await trio.sleep_until(due)
+                try:
+                    values = interpret(ev)
+                except (DecodeError, JournalDecodeError):
+                    continue
+                now = self.service.exchange_now()
+                for value in values:
+                    self.venue.traded = True
+                    if isinstance(value, FairPrice):
+                        self.service.exchange.set_fair_price(value.symbol, value.price, now)
+                    elif isinstance(value, IndexPrice):
+                        self.service.exchange.set_index_price(value.symbol, value.price, now)
+                    else:
+                        self.mirror.on_value(value, now)
+                self.service.publish()
+                self.played += 1
+        self.finished.set()

@@ -18,12 +18,14 @@ from typing import Any
 import click
 import trio
 
+from adapters.mexc.shadow import JournalMarket
 from adapters.mexc.sim.asgi import rest_base_url, serve_sim, ws_url
 from adapters.mexc.sim.contracts import Contract, default_contracts, make_contract
 from adapters.mexc.sim.faults import Faults, FaultUpdateError
 from adapters.mexc.sim.market import DEFAULT_START_PRICES
 from adapters.mexc.sim.service import ADMIN_PATH, SimService, is_loopback
 from engine.clock import SystemClock
+from engine.errors import EngineError
 
 __all__ = ["sim_command"]
 
@@ -133,9 +135,12 @@ def _faults(seed: int, options: dict[str, Any]) -> Faults:
 
 
 async def _serve(
-    service: SimService, host: str, port: int, allow_remote: bool, lines: Sequence[str]
+    service: SimService, host: str, port: int, allow_remote: bool, lines: Sequence[str],
+    market: Any = None,
 ) -> None:
     async with trio.open_nursery() as nursery:
+        if market is not None:
+            await nursery.start(market.run)
         bound = await nursery.start(
             partial(serve_sim, service, host, port, allow_remote=allow_remote)
         )
@@ -194,6 +199,19 @@ async def _serve(
     help="Seconds between market steps.",
 )
 @click.option(
+    "--market-journal",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Play a recorded journal's market (books, deals, prices) instead of the synthetic one.",
+)
+@click.option("--market-session", help="With --market-journal: the session to play (id or prefix).")
+@click.option(
+    "--market-speed",
+    type=click.FloatRange(min=0.001),
+    default=1.0,
+    show_default=True,
+    help="With --market-journal: playback speed (2 plays twice as fast).",
+)
+@click.option(
     "--fault-drop-every",
     "drop_every",
     type=click.FloatRange(min=0.001),
@@ -245,6 +263,9 @@ def sim_command(
     api_key: str | None,
     api_secret: str | None,
     step: float,
+    market_journal: str | None,
+    market_session: str | None,
+    market_speed: float,
     **fault_options: Any,
 ) -> None:
     """Run a local MEXC Futures simulator (REST + WebSocket) until interrupted."""
@@ -264,16 +285,26 @@ def sim_command(
         raise click.UsageError("--api-key and --api-secret must be non-empty without spaces")
 
     async def main() -> None:
+        journal_contracts = []
+        if market_journal is not None:
+            try:
+                journal_contracts = JournalMarket.contracts(market_journal, market_session)
+            except EngineError as exc:
+                raise click.ClickException(str(exc)) from None
         service = SimService(
             clock=SystemClock(),
             seed=seed,
-            contracts=contracts,
-            start_prices=prices,
+            contracts=journal_contracts or contracts,
+            start_prices=None if journal_contracts else prices,
             faults=faults,
             step_s=step,
+            drive_market=market_journal is None,
         )
         service.add_account(key, secret, amount)
-        await _serve(service, host, port, allow_remote, [f"api_key={key}", f"api_secret={secret}"])
+        market = (JournalMarket(service, market_journal, session=market_session,
+                                speed=market_speed) if market_journal else None)
+        await _serve(service, host, port, allow_remote,
+                     [f"api_key={key}", f"api_secret={secret}"], market)
 
     try:
         trio.run(main)
