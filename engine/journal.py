@@ -232,7 +232,9 @@ class Journal:
             if readonly:
                 conn = sqlite3.connect(f"file:{p}?mode=ro", uri=True, isolation_level=None)
             else:
-                conn = sqlite3.connect(str(p), isolation_level=None)
+                # the writer may commit from a worker thread (group commit); it stays the
+                # only user of this connection, one call at a time
+                conn = sqlite3.connect(str(p), isolation_level=None, check_same_thread=False)
             try:
                 cls._check_identity(
                     conn, p, fresh=not exists or p.stat().st_size == 0, readonly=readonly

@@ -373,7 +373,8 @@ async def _run(session: Session, strategy: Strategy | None, config: Any,
                     on_gap=feeds.request_repair, decode_errors=(DecodeError,),
                     on_kill=session.on_kill)
         sequencer = Sequencer(session.journal, session.id, core, dispatch,
-                              on_fatal=lambda why: session.on_kill(why))
+                              on_fatal=lambda why: session.on_kill(why),
+                              threaded_commits=opts.synchronous.upper() != "NORMAL")
         session.sequencer = sequencer
         executor = ExecutionManager(rest, emit, clock, on_burst=session.trip)
         session.executor = executor

@@ -57,6 +57,7 @@ class Sequencer:
         *,
         max_batch: int = 512,
         on_fatal: Callable[[str], None] | None = None,
+        threaded_commits: bool = False,
     ) -> None:
         self.journal = journal
         self.session = session
@@ -64,6 +65,7 @@ class Sequencer:
         self.dispatch = dispatch
         self.max_batch = max_batch
         self.on_fatal = on_fatal
+        self.threaded_commits = threaded_commits
         self.events_in = 0
         self.decisions_out = 0
         self.batches = 0
@@ -74,7 +76,13 @@ class Sequencer:
         *,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        """Process inputs until the channel closes."""
+        """Process inputs until the channel closes.
+
+        With ``threaded_commits`` each commit runs in a worker thread: while the disk syncs,
+        the producers keep running and the inputs that arrive meanwhile form the next batch
+        (real group commit). The sequencer still waits for every commit before it folds or
+        dispatches, so the record-first rule is unchanged.
+        """
         task_status.started()
         async with inputs:
             async for first in inputs:
@@ -84,12 +92,22 @@ class Sequencer:
                         batch.append(inputs.receive_nowait())
                     except (trio.WouldBlock, trio.EndOfChannel):
                         break
-                self.process(batch)
+                if self.threaded_commits:
+                    seqs = await self._append_in_thread([i.row for i in batch])
+                    decisions = self._fold(batch, seqs)
+                    if decisions:
+                        rows = self._decision_rows(decisions)
+                        self._dispatch(decisions, await self._append_in_thread(rows))
+                else:
+                    self.process(batch)
                 await trio.lowlevel.checkpoint()
 
     def process(self, batch: Sequence[Input]) -> None:
         """Journal a batch, fold it, journal the decisions, dispatch accepted commands."""
         seqs = self._append([i.row for i in batch])
+        self.commit_decisions(self._fold(batch, seqs))
+
+    def _fold(self, batch: Sequence[Input], seqs: range) -> list[tuple[Decision, int]]:
         decisions: list[tuple[Decision, int]] = []
         session = self.session
         for item, seq in zip(batch, seqs, strict=True):
@@ -100,18 +118,32 @@ class Sequencer:
                 decisions.append((d, seq))
         self.events_in += len(batch)
         self.batches += 1
-        self.commit_decisions(decisions)
+        return decisions
+
+    def _decision_rows(self, decisions: Sequence[tuple[Decision, int]]) -> list[NewEvent]:
+        self.decisions_out += len(decisions)
+        return [codec.encode(d.event, stream=d.stream, cause=cause) for d, cause in decisions]
+
+    def _dispatch(self, decisions: Sequence[tuple[Decision, int]], seqs: range) -> None:
+        for (d, _), seq in zip(decisions, seqs, strict=True):
+            if d.command is not None:
+                self.dispatch(seq, d.command)
 
     def commit_decisions(self, decisions: Sequence[tuple[Decision, int]]) -> None:
         """Journal decisions (with their causes), then dispatch the accepted commands."""
         if not decisions:
             return
-        rows = [codec.encode(d.event, stream=d.stream, cause=cause) for d, cause in decisions]
-        seqs = self._append(rows)
-        self.decisions_out += len(rows)
-        for (d, _), seq in zip(decisions, seqs, strict=True):
-            if d.command is not None:
-                self.dispatch(seq, d.command)
+        self._dispatch(decisions, self._append(self._decision_rows(decisions)))
+
+    async def _append_in_thread(self, rows: Sequence[NewEvent]) -> range:
+        # not cancellable: a commit that has begun must finish before anything else happens
+        try:
+            return await trio.to_thread.run_sync(
+                self.journal.append, self.session, rows, abandon_on_cancel=False)
+        except JournalWriteError as exc:  # reported from the trio thread, not the worker
+            if self.on_fatal is not None:
+                self.on_fatal(f"journal write failed: {exc}")
+            raise
 
     def _append(self, rows: Sequence[NewEvent]) -> range:
         try:
