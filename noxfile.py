@@ -22,9 +22,16 @@ def _install(session: nox.Session) -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """The whole test suite (pytest, trio mode, warnings are errors)."""
+    """The whole test suite but the browser test (pytest, trio mode, warnings are errors)."""
     _install(session)
-    session.run("python", "-m", "pytest", *session.posargs)
+    session.run("python", "-m", "pytest", "--ignore=tests/browser", *session.posargs)
+
+
+@nox.session
+def browser(session: nox.Session) -> None:
+    """The HTML report rendered in headless Chromium (needs Debian's `chromium` package)."""
+    _install(session)
+    session.run("python", "-m", "pytest", "tests/browser", *session.posargs)
 
 
 @nox.session

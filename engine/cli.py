@@ -249,6 +249,7 @@ def _register() -> None:
     from adapters.mexc.sim.cli import sim_command
     from engine.cli_kill import kill_command
     from engine.cli_run import demo_command, run_command
+    from engine.cli_report import report_command
     from engine.doctor import doctor_command
     from engine.scaffold import new_strategy_command
 
@@ -258,6 +259,7 @@ def _register() -> None:
     main.add_command(kill_command, "kill")
     main.add_command(new_strategy_command, "new-strategy")
     main.add_command(doctor_command, "doctor")
+    main.add_command(report_command, "report")
     from engine.cli_audit import audit_group, backtest_command, replay_command
 
     main.add_command(replay_command, "replay")
