@@ -22,13 +22,16 @@ def _walk(cmd: click.Command, path: list[str], out: list[str],
     usage = cmd.collect_usage_pieces(ctx)
     out.append(f"```\n{name} {' '.join(usage)}\n```\n")
     rows = []
-    for param in cmd.get_params(ctx):
+    for param in cmd.params:  # click caches its help option per command: render it ourselves
         record = param.get_help_record(ctx)
         if record is None:
             if isinstance(param, click.Argument):
                 rows.append((param.human_readable_name, "argument"))
             continue
         rows.append((record[0], record[1].replace("\n", " ").replace("|", "\\|")))
+    if cmd.add_help_option:
+        rows.append((", ".join(sorted(ctx.help_option_names, key=len)),
+                     "Show this message and exit."))
     if rows:
         out.append("| option | meaning |\n|---|---|")
         out.extend(f"| `{opt}` | {text} |" for opt, text in rows)
