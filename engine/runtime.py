@@ -48,11 +48,12 @@ from adapters.mexc.interpret import interpret
 from adapters.mexc.rest import MexcRestClient
 from engine import __version__
 from engine.clock import Clock, TrioClock
-from engine.commands import Command
+from engine.commands import Command, PlaceOrder
 from engine.core import Core
 from engine.errors import ConfigError
 from engine.events import (
     KillSwitchTripped,
+    OrderOutcomeUnknown,
     SessionEnded,
     SessionStarted,
     StopRequested,
@@ -431,20 +432,25 @@ async def _run(session: Session, strategy: Strategy | None, config: Any,
                 await session.stop_event.wait()
             await _stop(session, dispatch_done=lambda: executor.in_flight == 0)
             feeds_nursery.cancel_scope.cancel()
-        # what is still in flight (e.g. a cancel-all retrying against a failing endpoint)
-        # could not be journaled once the input channel closes: cut it short, as a crash
-        # would; the next start reconciles it
-        abandoned = executor.abandon()
-        if abandoned:
-            session.out(f"stop: {abandoned} request(s) still in flight after "
-                        f"{opts.stop_timeout_s:g} s abandoned; the next start reconciles them")
         # executions still in flight (e.g. a cancel-all retrying) get a bounded grace period,
         # then are cancelled: nothing may emit after the input channel closes
         await cmd_send.aclose()
         with trio.move_on_after(opts.stop_timeout_s):
             await executor_done.wait()
+        abandoned = executor.abandon()
         executor_scope.cancel()
         await executor_done.wait()
+        if abandoned:
+            session.out(f"stop: {len(abandoned)} request(s) still in flight abandoned; the "
+                        "next start reconciles them")
+        # a placement cut short before any answer may or may not be at the exchange: say so
+        # in the journal (as a crash would leave it, the next start settles it by query)
+        for command, cause, answered in abandoned:
+            if isinstance(command, PlaceOrder) and not answered:
+                await emit(engine_input(OrderOutcomeUnknown(
+                    command.external_oid, "abandoned at stop: no answer within the stop "
+                    "timeout (settled by the next start)", clock.time_ns()),
+                    stream=command.external_oid, cause=cause))
         await emit(engine_input(SessionEnded(
             f"kill switch: {session.killed}" if session.killed else "stopped",
             clock.time_ns())))
@@ -474,20 +480,36 @@ def _probe(session: Session, trading: bool) -> None:
 
 async def _stop(session: Session, dispatch_done: Callable[[], bool]) -> None:
     """Journal StopRequested (the core runs on_stop and the optional cancel-all), then wait,
-    bounded, for the executions in flight."""
+    bounded, for the executions in flight.
+
+    A placement that was in flight when the cancel-all ran can still land afterwards; so
+    after the executions finish and the account is reconciled, open orders that remain are
+    cancelled by another journaled StopRequested (bounded rounds), keeping replay exact."""
     reason = f"kill switch: {session.killed}" if session.killed else "stop requested"
     await session.emit(engine_input(StopRequested(
         reason, session.opts.cancel_on_stop, session.clock.time_ns())))
     with trio.move_on_after(session.opts.stop_timeout_s):
-        await trio.sleep(0.05)
-        while not dispatch_done():
+        for _round in range(3):
             await trio.sleep(0.05)
-        # the last pushes may not arrive before the feeds close: settle every order the
-        # journal still thinks open by asking the exchange, so no final fill goes unrecorded
-        if session.account is not None:
+            while not dispatch_done():
+                await trio.sleep(0.05)
+            # the last pushes may not arrive before the feeds close: settle every order the
+            # journal still thinks open by asking the exchange, so no final fill is lost
+            if session.account is not None:
+                await session.flush()
+                await session.account.reconcile("session stop")
             await session.flush()
-            await session.account.reconcile("session stop")
-        await session.flush()
+            if not session.opts.cancel_on_stop or not _still_open(session):
+                return
+            await session.emit(engine_input(StopRequested(
+                "orders opened after the cancel-all", True, session.clock.time_ns())))
+
+
+def _still_open(session: Session) -> bool:
+    assert session.state is not None
+    return any(o.status in (OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED,
+                            OrderStatus.ACCEPTED, OrderStatus.SENT)
+               for o in session.state.view().open_orders())
 
 
 def json_summary(summary: SessionSummary) -> str:

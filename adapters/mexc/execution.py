@@ -115,7 +115,7 @@ class ExecutionManager:
         window = getattr(getattr(rest, "config", None), "recv_window", None) or 10
         self.never_placed_after_s = (2.0 * window if never_placed_after_s is None
                                      else never_placed_after_s)
-        self._scopes: set[trio.CancelScope] = set()
+        self._running: dict[trio.CancelScope, tuple[Command, int, list[int]]] = {}
         self._abandoned = False
         self._failures: deque[float] = deque()
         self._burst_reported = False
@@ -141,30 +141,34 @@ class ExecutionManager:
         stream = getattr(command, "external_oid", None) or getattr(command, "symbol", None)
         seen: list[int] = []
         _CALL.set((stream, cause, seen))
+        scope = trio.CancelScope()
+        if self._abandoned:
+            scope.cancel()
+        self._running[scope] = (command, cause, seen)
         self.in_flight += 1
         try:
-            with trio.CancelScope() as scope:
-                if self._abandoned:
-                    scope.cancel()
-                self._scopes.add(scope)
+            with scope:
                 await self._execute(command, cause, seen)
         finally:
-            self._scopes.discard(scope)
+            del self._running[scope]
             self.in_flight -= 1
             self.executed += 1
 
-    def abandon(self) -> int:
-        """Cancel every execution in flight, and any started later; return how many.
+    def abandon(self) -> list[tuple[Command, int, bool]]:
+        """Cancel every execution in flight, and any started later.
 
-        For the end of a session whose stop could not wait for them: nothing they would
-        emit can be journaled any more. A placement cut short stays ``sent`` or ``unknown``
-        in the journal and is settled by the reconciliation of the next start, as after a
-        crash.
+        For the end of a session whose stop could not wait for them: what they would emit
+        could not be journaled any more. Returns ``(command, cause, answered)`` of each one
+        cut short; ``answered`` is False when no answer of it was journaled, so that a
+        placement's outcome is unknown (the caller journals that; the reconciliation of the
+        next start settles it, as after a crash).
         """
         self._abandoned = True
-        for scope in self._scopes:
+        out = []
+        for scope, (command, cause, seen) in list(self._running.items()):
             scope.cancel()
-        return len(self._scopes)
+            out.append((command, cause, bool(seen)))
+        return out
 
     async def _execute(self, command: Command, cause: int, seen: list[int]) -> None:
         if isinstance(command, CancelAll):
