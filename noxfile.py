@@ -1,4 +1,4 @@
-"""nox sessions: tests (the default), lint, typecheck, bench.
+"""nox sessions: tests (the default), browser, lint, typecheck, bench, soak, crash, reliability.
 
 Every session installs exactly the versions pinned in requirements.lock (with hashes), then
 tapeline itself without dependencies, so what is tested is what the lock file says.
@@ -53,3 +53,28 @@ def bench(session: nox.Session) -> None:
     """Benchmarks beside their floors; writes bench/out/latest.json."""
     _install(session)
     session.run("python", "-m", "bench", *session.posargs)
+
+
+@nox.session
+def soak(session: nox.Session) -> None:
+    """Many virtual hours with faults at random moments (default 6 h); memory and journal size
+    per hour reported and bounded. Pass e.g. `-- --hours 24`."""
+    _install(session)
+    session.run("python", "-m", "bench.reliability", "soak",
+                *(session.posargs or ["--hours", "6"]))
+
+
+@nox.session
+def crash(session: nox.Session) -> None:
+    """SIGKILL the engine 50+ times while it trades, restarting on the same journal."""
+    _install(session)
+    session.run("python", "-m", "bench.reliability", "crash",
+                *(session.posargs or ["--kills", "50"]))
+
+
+@nox.session
+def reliability(session: nox.Session) -> None:
+    """Fault matrix, soak, crash campaign and bad inputs; rewrites docs/reliability.md."""
+    _install(session)
+    session.run("python", "-m", "bench.reliability", "all",
+                *(session.posargs or ["--hours", "6", "--kills", "50"]))

@@ -248,8 +248,8 @@ def _register() -> None:
     """Attach the commands that live in their own modules."""
     from adapters.mexc.sim.cli import sim_command
     from engine.cli_kill import kill_command
-    from engine.cli_run import demo_command, run_command
     from engine.cli_report import report_command
+    from engine.cli_run import demo_command, run_command
     from engine.doctor import doctor_command
     from engine.scaffold import new_strategy_command
 

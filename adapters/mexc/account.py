@@ -20,7 +20,8 @@ journaling hook records each answer, and the sequencer folds it, so the state he
 what this adds is the record of *what was different*: one ``ReconcileDifference`` per
 difference (see :mod:`adapters.mexc.reconcile`), emitted after all the answers (the same
 emit channel keeps the order). Each believed-open order the exchange no longer lists is
-queried by id (or ``externalOid``), so that the fold learns how it ended. The reconciler
+queried by id (or ``externalOid``), and the position history is read for each believed-open
+position it no longer lists, so that the fold learns how they ended. The reconciler
 runs beside the connection, not inside it: a drop does not cut a reconciliation short, and
 requests made while one runs are coalesced into one more run.
 
@@ -73,7 +74,7 @@ from adapters.mexc.ws_messages import (
 from adapters.mexc.ws_transport import Connect
 from engine.clock import Clock
 from engine.events import OrderRejected, ReconcileDifference
-from engine.model import OrderUpdate
+from engine.model import OrderUpdate, PositionUpdate
 from engine.projections.order_view import OrderView
 from engine.sequencer import Input, engine_input
 
@@ -148,6 +149,7 @@ class AccountStream:
         currencies: Iterable[str] = ("USDT",),
         open_orders_page_size: int = 100,
         max_open_order_pages: int = 20,
+        max_history_pages: int = 5,
     ) -> None:
         if not stale_after_s > 0:
             raise ValueError(f"stale_after_s must be > 0, got {stale_after_s!r}")
@@ -164,6 +166,7 @@ class AccountStream:
         self.currencies: dict[str, None] = dict.fromkeys(currencies)
         self.open_orders_page_size = open_orders_page_size
         self.max_open_order_pages = max_open_order_pages
+        self.max_history_pages = max_history_pages
         self._credentials = credentials
         self._connect = connect
         self._emit = emit
@@ -338,6 +341,7 @@ class AccountStream:
                 diffs.extend(found)
             if positions is not None:
                 diffs.extend(position_differences(belief.positions, positions, self._now(), note))
+                await self._fetch_closings(belief.positions, positions)
             if assets is not None:
                 diffs.extend(balance_differences(dict(belief.balances), assets, self._now(), note))
                 self.currencies.update(dict.fromkeys(b.currency for b in assets))
@@ -354,6 +358,33 @@ class AccountStream:
             self._reconcile_failures += 1
             log.warning("reconcile: %s failed: %s", what, exc)
             return None
+
+    async def _fetch_closings(self, believed: Iterable[PositionUpdate],
+                              listed: Iterable[PositionUpdate]) -> None:
+        """Ask the position history for each position the journal holds open that the
+        exchange no longer lists, nor a newer one on its side: it was closed while its
+        pushes were lost, and an ``open_positions`` answer, listing only open positions,
+        cannot say so. The history's closed record of that position id, journaled by the
+        REST hook and folded, closes it in the projection too (older closed ids in the
+        answer change nothing there). Newest first; at most ``max_history_pages`` pages."""
+        listed_sides = {(p.symbol, p.position_type) for p in listed if p.hold_vol}
+        for position in believed:
+            if not position.hold_vol or (position.symbol, position.position_type) in listed_sides:
+                continue
+            size = self.open_orders_page_size
+            for page in range(1, self.max_history_pages + 1):
+                try:
+                    answer = await self.rest.history_positions(
+                        symbol=position.symbol, position_type=int(position.position_type),
+                        page_num=page, page_size=size)
+                except MexcError as exc:
+                    self._reconcile_failures += 1
+                    log.warning("reconcile: history_positions failed: %s", exc)
+                    break
+                items = getattr(answer, "items", answer)
+                if (len(items) < size
+                        or any(p.position_id == position.position_id for p in items)):
+                    break
 
     async def _open_orders(self) -> tuple[OrderUpdate, ...]:
         """Every page of the account's open orders."""
