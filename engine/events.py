@@ -126,7 +126,7 @@ class NewEvent:
     cause: int | None = None
 
 
-@frozen
+@frozen(slots=False)  # dict-backed: built once per row read, about twice as fast to make
 class Event:
     """One committed journal row."""
 

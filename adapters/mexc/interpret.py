@@ -65,6 +65,7 @@ MODEL_TYPES: Final = (
 )
 """The typed messages the engine folds; other decoded values (cancel results, pages of
 funding history, ...) are journaled but not folded."""
+_MODEL_SET: Final = frozenset(MODEL_TYPES)
 
 PLACE_ENDPOINTS: Final = frozenset({"order_create", "order_submit"})
 _CHANNEL = re.compile(r'"channel"\s*:\s*"([^"]{1,64})"')
@@ -186,7 +187,11 @@ def interpret(ev: Event) -> tuple[Any, ...]:
     when the row cannot be read; the caller journals that and carries on.
     """
     if ev.source == "ws":
-        return tuple(v for v in decode_ws(ev.body).messages if isinstance(v, MODEL_TYPES))
+        messages = decode_ws(ev.body).messages
+        for v in messages:  # nearly always all model values: skip the copy then
+            if type(v) not in _MODEL_SET:
+                return tuple(v for v in messages if isinstance(v, MODEL_TYPES))
+        return messages
     if ev.source == "rest":
         return _rest(ev)
     return (codec.decode(ev.kind, ev.body),)
