@@ -9,19 +9,19 @@ from typing import Any
 
 from adapters.mexc.sim.faults import Faults
 from adapters.mexc.sim.service import SimService
-from adapters.mexc.venue import open_sim_venue, sim_contracts
+from adapters.mexc.venue import open_sim_venue
 from engine.clock import TrioClock
 from engine.projections import OrderStatus
 from engine.runtime import RunOptions, Session, SessionSummary, run_session
+from engine.testing import make_simulator, simulator_user
 
 SCRIPTED = "tests.e2e.scripted:Scripted"
 
 
 def make_sim(clock: TrioClock, *, seed: int = 1, symbols: tuple[str, ...] = ("BTC_USDT",),
              faults: Faults | None = None, **kwargs: Any) -> SimService:
-    """A simulator service for one test."""
-    return SimService(clock=clock, seed=seed, contracts=sim_contracts(symbols), faults=faults,
-                      **kwargs)
+    """A simulator service for one test (see :func:`engine.testing.make_simulator`)."""
+    return make_simulator(clock, seed=seed, symbols=symbols, faults=faults, **kwargs)
 
 
 async def run_sim_session(
@@ -49,11 +49,8 @@ async def run_sim_session(
         clock=clock or TrioClock(), out=sink.append, on_started=on_started)
 
 
-def the_user(sim: SimService) -> str:
-    """The one account the venue created."""
-    users = {a.user for a in sim.accounts.values()}
-    assert len(users) == 1, users
-    return users.pop()
+the_user = simulator_user
+"""The one account the venue created."""
 
 
 def assert_projections_match_exchange(state: Any, sim: SimService, symbol: str) -> None:

@@ -13,7 +13,13 @@ from engine.clock import TrioClock
 from engine.journal import Journal
 from engine.projections import OrderStatus
 from engine.runtime import Session
-from tests.e2e.support import SCRIPTED, assert_projections_match_exchange, make_sim, run_sim_session
+from tests.e2e.support import (
+    SCRIPTED,
+    assert_projections_match_exchange,
+    make_sim,
+    run_sim_session,
+    the_user,
+)
 
 
 def _kinds(path: Path) -> list[str]:
@@ -93,7 +99,7 @@ async def test_lost_answer_after_acceptance_ends_with_exactly_one_order(
     )
     (order,) = holder[0].state.view().orders()  # type: ignore[union-attr]
     assert order.status is OrderStatus.OPEN  # settled by query, not left unknown
-    user = next(iter(sim.accounts.values())).user
+    user = the_user(sim)
     at_exchange = [
         o for o in sim.exchange.open_orders(user) if o.external_oid == order.external_oid
     ]
@@ -133,7 +139,7 @@ async def test_404_storm_trips_the_kill_switch_and_cancels_everything(
             cancel_on_stop=False,
         )
     assert summary.killed is not None and "unexpected failures" in summary.killed
-    user = next(iter(sim.accounts.values())).user
+    user = the_user(sim)
     assert sim.exchange.open_orders(user) == []
     kinds = _kinds(tmp_path / "j.sqlite")
     assert "engine.kill_switch" in kinds

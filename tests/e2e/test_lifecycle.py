@@ -12,7 +12,13 @@ from engine.clock import TrioClock
 from engine.journal import Journal
 from engine.projections import OrderStatus
 from engine.runtime import Session
-from tests.e2e.support import SCRIPTED, assert_projections_match_exchange, make_sim, run_sim_session
+from tests.e2e.support import (
+    SCRIPTED,
+    assert_projections_match_exchange,
+    make_sim,
+    run_sim_session,
+    the_user,
+)
 
 
 def _orders(session: Session) -> list[Any]:
@@ -118,7 +124,7 @@ async def test_strategy_exception_trips_kill_switch_and_cancels(
     assert summary.exit_code != 0
     (order,) = _orders(session)
     assert order.status is OrderStatus.CANCELLED
-    assert not sim.exchange.open_orders(next(iter(sim.accounts.values())).user)
+    assert not sim.exchange.open_orders(the_user(sim))
     with Journal.open(tmp_path / "j.sqlite", readonly=True) as j:
         kinds = [ev.kind for ev in j.read()]
     assert "strategy.failed" in kinds
