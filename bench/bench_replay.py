@@ -15,8 +15,9 @@ Rows:
 * ``replay.fold`` — the streaming read + fold alone (:func:`engine.rebuild.rebuild_state`),
   whose target is at least 100k events/s; same floor.
 * ``replay.wall_1m`` — wall time of what ``tapeline replay`` does for the whole session
-  (hash-chain check, then the verified replay), scaled to 1M events in quick runs; the
-  floor column holds the 15 s budget (lower is better, target ratio 1.0).
+  (hash-chain check, then the verified replay), scaled to 1M events in quick runs, beside
+  the floor of reading the same rows and ``orjson.loads`` alone (lower is better); the
+  target, at most 15 s, is judged in the note.
 """
 
 from __future__ import annotations
@@ -165,10 +166,11 @@ def run(report: Report, quick: bool) -> None:
                         f">= {FOLD_TARGET:,.0f} ev/s: "
                         f"{'met' if n / fold_s >= FOLD_TARGET else 'MISSED'}")
         wall = (replay_s + chain_s) * FULL_EVENTS / n
-        report.add("replay.wall_1m", wall, "s", WALL_BUDGET_S, higher_is_better=False,
-                   target_ratio=1.0,
+        floor_wall = floor_s * FULL_EVENTS / n
+        report.add("replay.wall_1m", wall, "s", floor_wall, higher_is_better=False,
                    note=f"{tag}; hash-chain check {chain_s:.2f} s + verified replay "
                         f"{replay_s:.2f} s{', scaled to 1M events' if quick else ''}; "
-                        f"floor column: the {WALL_BUDGET_S:g} s budget")
+                        f"floor: read + orjson.loads of the same rows, same run; target "
+                        f"{WALL_BUDGET_S:g} s: {'met' if wall <= WALL_BUDGET_S else 'MISSED'}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
