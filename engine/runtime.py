@@ -24,6 +24,7 @@ session with a non-zero outcome.
 from __future__ import annotations
 
 import contextlib
+import math
 import signal
 import subprocess
 import sys
@@ -350,7 +351,9 @@ async def _run(session: Session, strategy: Strategy | None, config: Any,
     opts, clock = session.opts, session.clock
     assert session.state is not None
     inputs_send, inputs_recv = trio.open_memory_channel[Input](8192)
-    cmd_send, cmd_recv = trio.open_memory_channel[tuple[int, Command]](4096)
+    # unbounded: the sequencer hands over commands without waiting (send_nowait) and they are
+    # already journaled; the risk gate bounds how many placements can arrive
+    cmd_send, cmd_recv = trio.open_memory_channel[tuple[int, Command]](math.inf)
     alerts_send, alerts_recv = trio.open_memory_channel[str](16)
     session._alerts = alerts_send
 
