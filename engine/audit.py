@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 import importlib.util
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any, Final
 
@@ -44,8 +44,11 @@ from engine.replay import Until
 from engine.state_report import ORDER_COLUMNS, order_row, plain, state_tables
 
 __all__ = [
+    "EVENT_TYPES",
     "EXPORT_FORMATS",
     "EXPORT_KINDS",
+    "FILL_TYPES",
+    "ORDER_TYPES",
     "AnomalyRow",
     "AuditError",
     "Timeline",
@@ -68,6 +71,27 @@ EVENT_COLUMNS: Final = ("seq", "session", "ts_ns", "venue_ts_ms", "source", "kin
 FILL_COLUMNS: Final = ("seq", "session", "ts_ns", "symbol", "order_id", "external_oid",
                        "fill_id", "side", "vol", "price", "fee", "fee_currency", "profit",
                        "is_taker", "fill_ts_ms")
+# The type of each export column in parquet: ``int64`` (seqs, ns/ms times, counts), ``bool``,
+# ``string`` (text, enums, and MEXC's ids, which the model keeps as strings), and ``decimal``
+# (prices, sizes, money): the exact decimal string, as csv and jsonl write it, stored as a
+# parquet string. Every column may be null.
+EVENT_TYPES: Final[Mapping[str, str]] = {
+    "seq": "int64", "session": "string", "ts_ns": "int64", "venue_ts_ms": "int64",
+    "source": "string", "kind": "string", "stream": "string", "cause": "int64",
+    "body": "string", "hash": "string"}
+FILL_TYPES: Final[Mapping[str, str]] = {
+    "seq": "int64", "session": "string", "ts_ns": "int64", "symbol": "string",
+    "order_id": "string", "external_oid": "string", "fill_id": "string", "side": "string",
+    "vol": "decimal", "price": "decimal", "fee": "decimal", "fee_currency": "string",
+    "profit": "decimal", "is_taker": "bool", "fill_ts_ms": "int64"}
+ORDER_TYPES: Final[Mapping[str, str]] = {  # the columns are state_report.ORDER_COLUMNS
+    "external_oid": "string", "order_id": "string", "symbol": "string", "side": "string",
+    "type": "string", "price": "decimal", "vol": "decimal", "status": "string",
+    "filled_vol": "decimal", "avg_price": "decimal", "fees": "decimal", "fills": "int64",
+    "reason": "string"}
+_EXPORT_TYPES: Final[Mapping[str, Mapping[str, str]]] = {
+    "events": EVENT_TYPES, "fills": FILL_TYPES, "orders": ORDER_TYPES}
+_PARQUET_BATCH_ROWS: Final = 10_000
 
 
 class AuditError(EngineError):
@@ -425,41 +449,69 @@ def export_rows(journal: Journal, what: str, *, session: str | None = None,
     raise AuditError(f"cannot export {what!r}: choose one of {', '.join(EXPORT_KINDS)}")
 
 
-def _write_parquet(columns: Sequence[str], rows: Iterator[dict[str, Any]], out: Path) -> int:
+def _arrow_schema(columns: Sequence[str], types: Mapping[str, str]) -> Any:
+    import pyarrow as pa
+
+    arrow = {"int64": pa.int64(), "bool": pa.bool_(), "string": pa.string(),
+             "decimal": pa.string()}
+    return pa.schema([
+        pa.field(c, arrow[types[c]], nullable=True,
+                 metadata={"tapeline.type": "decimal"} if types[c] == "decimal" else None)
+        for c in columns])
+
+
+def _write_parquet(columns: Sequence[str], types: Mapping[str, str],
+                   rows: Iterator[dict[str, Any]], out: Path) -> int:
+    """Write ``rows`` to a parquet file in batches of :data:`_PARQUET_BATCH_ROWS`.
+
+    Columns are typed by ``types`` (see :data:`EVENT_TYPES`): ``int64`` and ``bool`` natively,
+    ``string`` and ``decimal`` as parquet strings. Decimals stay the exact strings csv and
+    jsonl write (their fields carry ``tapeline.type=decimal`` metadata) rather than
+    ``decimal128``, whose fixed precision and scale a computed value such as an average price
+    may not fit. None is null. A value of the wrong type is a bug and raises.
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    schema = pa.schema([(c, pa.string()) for c in columns])
+    schema = _arrow_schema(columns, types)
     n = 0
     with pq.ParquetWriter(str(out), schema) as writer:
         batch: list[dict[str, Any]] = []
         for row in rows:
-            batch.append({c: None if row.get(c) is None else str(row[c]) for c in columns})
-            if len(batch) == 10_000:
-                writer.write_table(pa.Table.from_pylist(batch, schema=schema))
+            batch.append(row)
+            if len(batch) == _PARQUET_BATCH_ROWS:
+                writer.write_batch(pa.RecordBatch.from_pylist(batch, schema=schema))
                 n += len(batch)
                 batch = []
         if batch:
-            writer.write_table(pa.Table.from_pylist(batch, schema=schema))
+            writer.write_batch(pa.RecordBatch.from_pylist(batch, schema=schema))
             n += len(batch)
     return n
 
 
 def export(journal: Journal, what: str, fmt: str, out: IO[str] | Path, *,
            session: str | None = None, interpret: Interpret = mexc_interpret) -> int:
-    """Write an export to ``out`` (a text stream, or a path for parquet); return the rows."""
+    """Write an export to ``out`` (a text stream, or a path for parquet); return the rows.
+
+    Parquet columns are typed as :data:`EVENT_TYPES`, :data:`FILL_TYPES` and
+    :data:`ORDER_TYPES` say, decimals as exact strings (see :func:`_write_parquet`).
+    """
     if fmt not in EXPORT_FORMATS:
         raise AuditError(f"unknown format {fmt!r}: choose one of {', '.join(EXPORT_FORMATS)}")
     if fmt == "parquet":
         if importlib.util.find_spec("pyarrow") is None:
-            raise AuditError("parquet export needs pyarrow, which is not installed; "
-                             "use --format csv or jsonl")
+            raise AuditError("parquet export needs pyarrow, which is not installed "
+                             "(pip install 'tapeline[parquet]'); use --format csv or jsonl")
         if not isinstance(out, Path):
             raise AuditError("parquet export needs an output file (-o FILE)")
     columns, rows = export_rows(journal, what, session=session, interpret=interpret)
     if isinstance(out, Path):
         if fmt == "parquet":
-            return _write_parquet(columns, rows, out)
+            try:
+                return _write_parquet(columns, _EXPORT_TYPES[what], rows, out)
+            except BaseException:
+                out.unlink(missing_ok=True)  # never leave a half-written file behind
+                raise
         with out.open("w", newline="", encoding="utf-8") as f:
             return _write_text(columns, rows, fmt, f)
     return _write_text(columns, rows, fmt, out)

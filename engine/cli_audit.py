@@ -400,9 +400,10 @@ def audit_anomalies(path: Path, session: str | None, fmt: str) -> None:
 @click.option("--what", type=click.Choice(list(EXPORT_KINDS)), required=True,
               help="Fills, orders (as the fold leaves them) or every event.")
 @click.option("--format", "fmt", type=click.Choice(list(EXPORT_FORMATS)), default="csv",
-              show_default=True, help="parquet needs pyarrow.")
+              show_default=True,
+              help="parquet (typed columns) needs pyarrow: the tapeline[parquet] extra.")
 @click.option("-o", "--out", "out_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Output file (default: stdout).")
+              help="Output file (default: stdout; parquet needs one).")
 @click.option("--session", help="Only this session (id or unique prefix).")
 @_friendly
 def audit_export(path: Path, what: str, fmt: str, out_path: Path | None,

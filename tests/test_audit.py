@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from adapters.mexc.errors import DecodeError
 from adapters.mexc.interpret import interpret, ws_row
 from adapters.mexc.sim.wire import error_envelope
+from engine import audit
 from engine.audit import anomalies, state_at, timeline
 from engine.cli_audit import standalone_cli
 from engine.events import (
@@ -248,19 +249,111 @@ def test_export_fills_orders_and_events(recorded: tuple[Path, str, list[Event]],
     assert len(csv_events) == len(rows) and csv_events[5]["body"] == rows[5].body
 
 
-def test_parquet_needs_pyarrow(recorded: tuple[Path, str, list[Event]], tmp_path: Path) -> None:
-    path, _, rows = recorded
-    out = tmp_path / "events.parquet"
-    args = ("audit", "export", path, "--what", "events", "--format", "parquet")
-    if importlib.util.find_spec("pyarrow") is None:
-        line = one_line_error(run(*args, "-o", out), 1)
-        assert "parquet export needs pyarrow" in line and not out.exists()
-    else:  # pragma: no cover - pyarrow is not a dependency
-        import pyarrow.parquet as pq
+PARQUET_EXPORT = ("audit", "export", "--what", "events", "--format", "parquet")
 
-        assert run(*args, "-o", out).exit_code == 0
-        assert pq.read_table(out).num_rows == len(rows)
-        assert "needs an output file" in one_line_error(run(*args), 1)
+
+@pytest.mark.parametrize(("what", "types"), [
+    ("events", audit.EVENT_TYPES), ("fills", audit.FILL_TYPES), ("orders", audit.ORDER_TYPES)])
+def test_parquet_export_is_typed_and_equals_jsonl(
+        recorded: tuple[Path, str, list[Event]], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, what: str, types: dict[str, str]) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path, _, _ = recorded
+    monkeypatch.setattr(audit, "_PARQUET_BATCH_ROWS", 7)  # several batches, even for orders
+    jsonl, parquet = tmp_path / f"{what}.jsonl", tmp_path / f"{what}.parquet"
+    assert run("audit", "export", path, "--what", what, "--format", "jsonl",
+               "-o", jsonl).exit_code == 0
+    expected = [orjson.loads(line) for line in jsonl.read_text().splitlines()]
+    result = run("audit", "export", path, "--what", what, "--format", "parquet", "-o", parquet)
+    assert result.exit_code == 0, result.output
+    assert f"wrote {len(expected)} {what} to {parquet}" in result.stderr
+
+    table = pq.read_table(parquet)
+    assert table.num_rows == len(expected) > 7
+    assert pq.ParquetFile(parquet).metadata.num_row_groups == -(-len(expected) // 7)
+    arrow = {"int64": pa.int64(), "bool": pa.bool_(), "string": pa.string(),
+             "decimal": pa.string()}
+    assert table.column_names == list(expected[0])
+    assert [(f.name, f.type) for f in table.schema] == [
+        (c, arrow[types[c]]) for c in table.column_names]
+    decimals = {f.name for f in table.schema
+                if (f.metadata or {}).get(b"tapeline.type") == b"decimal"}
+    assert decimals == {c for c, t in types.items() if t == "decimal"}
+    got = table.to_pylist()
+    assert got == expected  # every row, field by field, Python types included
+    for i in (0, len(got) // 2, len(got) - 1):
+        assert [(c, got[i][c], type(got[i][c])) for c in expected[i]] == [
+            (c, expected[i][c], type(expected[i][c])) for c in expected[i]]
+
+
+def test_parquet_export_keeps_decimals_exact_and_nulls_null(
+        recorded: tuple[Path, str, list[Event]], tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    path, _, rows = recorded
+    for what in ("events", "fills", "orders"):
+        assert run("audit", "export", path, "--what", what, "--format", "parquet",
+                   "-o", tmp_path / f"{what}.parquet").exit_code == 0
+    schemas = {what: pq.read_schema(tmp_path / f"{what}.parquet")
+               for what in ("events", "fills", "orders")}
+    assert [str(schemas["events"].field(c).type) for c in ("seq", "ts_ns", "cause", "body")] == [
+        "int64", "int64", "int64", "string"]
+    assert [str(schemas["fills"].field(c).type) for c in ("price", "is_taker", "fill_ts_ms")] == [
+        "string", "bool", "int64"]
+    assert [str(schemas["orders"].field(c).type) for c in ("avg_price", "fills", "reason")] == [
+        "string", "int64", "string"]
+    events = pq.read_table(tmp_path / "events.parquet").to_pylist()
+    first = rows[0]
+    assert first.venue_ts_ms is None and first.cause is None
+    assert events[0] == {"seq": 1, "session": first.session, "ts_ns": first.ts_ns,
+                         "venue_ts_ms": None, "source": first.source, "kind": first.kind,
+                         "stream": None, "cause": None, "body": first.body,
+                         "hash": first.hash}
+    caused = next(ev for ev in rows if ev.cause is not None)
+    stamped = next(ev for ev in rows if ev.venue_ts_ms is not None)
+    assert events[caused.seq - 1]["cause"] == caused.cause
+    assert events[stamped.seq - 1]["venue_ts_ms"] == stamped.venue_ts_ms
+
+    deals = [orjson.loads(ev.body)["data"] for ev in rows
+             if ev.kind == "ws.push.personal.order.deal"]
+    fills = pq.read_table(tmp_path / "fills.parquet").to_pylist()
+    assert [(f["order_id"], D(f["price"]), D(f["vol"]), f["is_taker"]) for f in fills] == [
+        (str(d["orderId"]), D(str(d["price"])), D(str(d["vol"])), d["isTaker"]) for d in deals]
+    assert fills[0]["price"] == str(deals[0]["price"])  # "99999.8", not a float
+
+    orders = pq.read_table(tmp_path / "orders.parquet").to_pylist()
+    unfilled = [o for o in orders if o["fills"] == 0]
+    assert unfilled and all(o["avg_price"] is None and o["filled_vol"] == "0"
+                            for o in unfilled)
+    filled = [o for o in orders if o["status"] == "filled"]
+    assert filled and all(o["avg_price"] == o["price"] for o in filled)
+
+
+def test_parquet_without_pyarrow_is_one_line(recorded: tuple[Path, str, list[Event]],
+                                             tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    path, _, _ = recorded
+    real_find_spec = importlib.util.find_spec
+
+    def find_spec(name: str, package: str | None = None) -> Any:
+        return None if name.partition(".")[0] == "pyarrow" else real_find_spec(name, package)
+
+    monkeypatch.setattr(audit.importlib.util, "find_spec", find_spec)
+    out = tmp_path / "events.parquet"
+    line = one_line_error(run(*PARQUET_EXPORT[:2], path, *PARQUET_EXPORT[2:], "-o", out), 1)
+    assert "parquet export needs pyarrow" in line and "tapeline[parquet]" in line
+    assert not out.exists()
+
+
+def test_parquet_needs_an_output_file(recorded: tuple[Path, str, list[Event]]) -> None:
+    path, _, _ = recorded
+    result = run(*PARQUET_EXPORT[:2], path, *PARQUET_EXPORT[2:])
+    assert "parquet export needs an output file (-o FILE)" in one_line_error(result, 1)
+    assert result.stdout == ""
+    with Journal.open(path, readonly=True) as j, pytest.raises(audit.AuditError, match="-o"):
+        audit.export(j, "fills", "parquet", io.StringIO())
 
 
 # --------------------------------------------------------------------------- CLI behaviour
