@@ -141,6 +141,25 @@ async def test_public_endpoints_are_limited_per_client_host(autojump_clock: Mock
     assert codes == [0, 0, 510]
 
 
+async def test_rate_limit_windows_slide_while_a_skew_jumps_back(
+    autojump_clock: MockClock,
+) -> None:
+    """Server time is held monotonic, so after a skew of +5 s goes back to 0 it stands still
+    for 5 s; the rate-limit windows slide on the unskewed clock and must not stand with it."""
+    sim = new_sim(rate_limits={"default": (2, 1.0)})
+    ping = "/api/v1/contract/ping"
+    async with http_client(sim) as http:
+        sim.faults.clock_skew_s = 5
+        assert [envelope(await http.get(ping)).code for _ in range(3)] == [0, 0, 510]
+        frozen = sim.exchange_now()
+        sim.faults.clock_skew_s = 0
+        await trio.sleep(1.5)
+        assert sim.exchange_now() == frozen  # the exchange's clock waits for real time
+        assert [envelope(await http.get(ping)).code for _ in range(3)] == [0, 0, 510]
+        await trio.sleep(1.5)
+        assert envelope(await http.get(ping)).code == 0
+
+
 async def test_rate_limiting_can_be_switched_off(autojump_clock: MockClock) -> None:
     sim = new_sim(rate_limits={"default": (1, 10.0)}, rate_limiting=False)
     async with http_client(sim) as http:

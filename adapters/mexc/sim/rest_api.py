@@ -398,8 +398,14 @@ class RestApi:
             allowed = True
         return 405 if allowed else 404
 
-    def handle(self, request: RestRequest, now_ms: int, server_ms: int) -> RestReply:
-        """Answer ``request``; ``now_ms`` is exchange time, ``server_ms`` reported time."""
+    def handle(
+        self, request: RestRequest, now_ms: int, server_ms: int, *, limit_ms: int | None = None
+    ) -> RestReply:
+        """Answer ``request``; ``now_ms`` is exchange time, ``server_ms`` reported time.
+
+        ``limit_ms`` is the time the rate-limit windows slide on (default ``now_ms``): a clock
+        that never jumps, so that a skewed server clock cannot freeze or stretch them.
+        """
         if len(request.body) > MAX_BODY_BYTES:
             return not_found(request.path, server_ms, 413)
         found = self.resolve(request.method, request.path)
@@ -422,7 +428,9 @@ class RestApi:
             who = f"key:{account.api_key}"
         else:
             who = f"host:{request.client or 'local'}"
-        if self.rate_limits is not None and not self.rate_limits.admit(who, route.rate_key, now_ms):
+        if self.rate_limits is not None and not self.rate_limits.admit(
+            who, route.rate_key, now_ms if limit_ms is None else limit_ms
+        ):
             return self._error(route, 510, "Requests are too frequent!")
         call = Call(
             self,

@@ -134,6 +134,7 @@ class SimService:
         self.outbox_size = outbox_size
         self.drop_hold_s = drop_hold_s
         self._last_now = self.server_ms()
+        self._last_limit = self.clock.time_ms()
         self.exchange = Exchange(self._last_now, contracts)
         self.market = SyntheticMarket(
             self.exchange, seed=seed, start_prices=start_prices, params=market_params
@@ -164,6 +165,13 @@ class SimService:
         """Server time, never earlier than the last time the exchange was given."""
         self._last_now = max(self._last_now, self.server_ms())
         return self._last_now
+
+    def limit_now(self) -> int:
+        """The time rate-limit windows slide on: the clock without the skew fault, held
+        monotonic. A skew that jumps back holds :meth:`exchange_now` still until the clock
+        catches up; the windows must keep sliding meanwhile, or every request would 510."""
+        self._last_limit = max(self._last_limit, self.clock.time_ms())
+        return self._last_limit
 
     @property
     def restricted_symbols(self) -> set[str]:
@@ -297,7 +305,9 @@ class SimService:
             if faults.take_rate_limit():
                 refused = error_envelope(510, "Requests are too frequent!")
                 return RestOutcome(RestReply(200, refused))
-        reply = self.api.handle(request, self.exchange_now(), server_ms)
+        reply = self.api.handle(
+            request, self.exchange_now(), server_ms, limit_ms=self.limit_now()
+        )
         self.publish()
         if covered and faults.take_rest_drop_after():
             return RestOutcome(None, drop=faults.rest_drop_mode)
