@@ -13,7 +13,7 @@ caused. Time is virtual: every row keeps its recorded ``ts_ns``, and the strateg
 tick on that clock.
 
 The venue is the simulator's pure exchange core. A liquidity participant mirrors the top
-levels of the recorded book (:class:`~engine.backtest_venue.BookMirror`) and, optionally,
+levels of the recorded book (:class:`~adapters.mexc.sim.virtual_venue.BookMirror`) and, optionally,
 replays recorded deals as IOC orders, so strategy orders trade against recorded liquidity.
 An accepted command reaches the exchange ``latency_ms`` after the decision; its REST answer
 and the private pushes it caused arrive ``latency_ms`` later, journaled as the live adapter
@@ -45,8 +45,8 @@ from adapters.mexc.errors import DecodeError
 from adapters.mexc.interpret import interpret, rest_row, ws_row
 from adapters.mexc.sim.contracts import Contract, default_contracts
 from adapters.mexc.sim.exchange import Exchange
+from adapters.mexc.sim.virtual_venue import BookMirror, SimVenue, contract_from_info
 from engine import __version__
-from engine.backtest_venue import BookMirror, SimVenue, contract_from_info
 from engine.commands import Command
 from engine.core import Core
 from engine.errors import EngineError, PluginError

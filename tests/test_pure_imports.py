@@ -44,6 +44,7 @@ PURE_GLOBS = (
     "adapters/mexc/sim/ledger.py",
     "adapters/mexc/sim/queries.py",
     "adapters/mexc/sim/state.py",
+    "adapters/mexc/sim/virtual_venue.py",
     "engine/core.py",
     "engine/risk.py",
     "strategies/**/*.py",

@@ -6,7 +6,7 @@ Theory of operation
 in tests another simulator) for depth, deals, fair and index prices, keeps a local copy of
 each book (REST snapshot + versioned deltas, re-snapshot on a gap), and makes the liquidity
 participant ``"market"`` of a local :class:`~adapters.mexc.sim.service.SimService` rest
-exactly the outside book's top levels (:class:`engine.backtest_venue.BookMirror`); outside
+exactly the outside book's top levels (:class:`adapters.mexc.sim.virtual_venue.BookMirror`); outside
 deals are replayed as that participant's IOC orders, so resting strategy orders fill when the
 outside market trades through them. The engine itself talks to the local simulator — its
 REST answers, order pushes and the mirrored book — so it trades as in ``sim`` mode, but
@@ -33,9 +33,9 @@ from adapters.mexc.config import MexcConfig
 from adapters.mexc.errors import MexcError
 from adapters.mexc.rest import MexcRestClient
 from adapters.mexc.sim.service import SimService
+from adapters.mexc.sim.virtual_venue import BookMirror, SimVenue, contract_from_info
 from adapters.mexc.ws import WsError, open_mexc_ws
 from adapters.mexc.ws_messages import sub
-from engine.backtest_venue import BookMirror, SimVenue, contract_from_info
 from engine.clock import Clock
 from engine.model import BookDelta, BookSnapshot, FairPrice, IndexPrice, Trade
 from engine.runtime import Venue
