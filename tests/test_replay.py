@@ -144,12 +144,12 @@ def test_version_changes_are_reported_not_fatal(recorded: tuple[Path, str],
     path, session = recorded
     plugin = tmp_path / "mm2.py"
     plugin.write_text("from strategies.market_maker import MarketMaker\n\n"
-                      "class MarketMaker2(MarketMaker):\n    version = '2'\n")
+                      "class MarketMaker2(MarketMaker):\n    version = '3'\n")
     with Journal.open(path, readonly=True) as j:
         result = replay_session(j, session, strategy_spec=f"{plugin}:MarketMaker2")
         info = j.session(session)
     assert result.identical  # same behaviour, new version number
-    assert "recorded with market-maker 1, replaying with market-maker 2" in result.notes
+    assert "recorded with market-maker 2, replaying with market-maker 3" in result.notes
     old = evolve(info, parser_version="mexc-0", engine_version="0.0.1")
     notes = plan_session(old).notes
     assert any("recorded with parser mexc-0, replaying with mexc-1" in n for n in notes)

@@ -21,7 +21,7 @@ from engine.model import (
 from engine.runtime import Session
 from engine.testing import run_in_simulator, verify_replay
 from strategies.market_maker import MarketMaker
-from tests.strategies.harness import SYM, Harness
+from tests.strategies.harness import SYM, Harness, position
 
 D = Decimal
 
@@ -71,6 +71,59 @@ def test_sells_by_closing_a_long_and_stops_buying_at_the_limit() -> None:
     assert cancel_ask == CancelByExternalOid(SYM, ask.external_oid)
     assert isinstance(close, PlaceOrder)
     assert (close.side, close.price, close.vol) == (Side.CLOSE_LONG, D("100001.5"), D(1))
+
+
+def test_a_pending_cancel_is_not_repeated_until_cancel_retry_s() -> None:
+    h = Harness(MarketMaker, {"cancel_retry_s": 10})
+    h.feed(_book(1, "100000.0", "100000.5"))
+    bid, ask = h.tick("quote")
+    _rest(h, bid, "1")
+    _rest(h, ask, "2")
+    h.feed(_book(2, "100001.0", "100001.5"))
+    first = h.tick("quote")
+    assert [c for c in first if isinstance(c, CancelByExternalOid)] == [
+        CancelByExternalOid(SYM, bid.external_oid), CancelByExternalOid(SYM, ask.external_oid)]
+    replacements = [c for c in first if isinstance(c, PlaceOrder)]
+    for n, cmd in enumerate(replacements):
+        _rest(h, cmd, f"r{n}")
+    for _ in range(4):  # the cancels wait (e.g. behind a 510 backoff): no repeats
+        assert h.tick("quote") == []
+    h.feed(_book(3, "100001.0", "100001.5"), dt_s=10)
+    again = h.tick("quote")  # 10 s on and the stale quotes still rest: ask once more
+    assert again == [CancelByExternalOid(SYM, bid.external_oid),
+                     CancelByExternalOid(SYM, ask.external_oid)]
+    h.feed(OrderUpdate(order_id="1", symbol=SYM, side=bid.side, order_type=bid.order_type,
+                       open_type=OpenType.ISOLATED, price=bid.price or D(0), vol=bid.vol,
+                       deal_vol=D(0), deal_avg_price=D(0), state=OrderState.CANCELLED,
+                       external_oid=bid.external_oid, version=2, update_ms=h.now_ms))
+    assert h.tick("quote") == []  # one cancelled, the other's repeat is fresh
+
+
+def test_a_close_never_exceeds_the_position_left_by_other_closing_orders() -> None:
+    h = Harness(MarketMaker, {"vol": 2, "max_position": 2})
+    h.feed(_book(1, "100000.0", "100000.5"))
+    bid, ask = h.tick("quote")
+    _rest(h, ask, "a1")  # an OPEN_SHORT quote rests at 100000.5
+    h.fill(bid, "100000.0", position_after=2)  # long 2: sells now close the long
+    h.feed(_book(2, "100000.0", "100000.6"))
+    cancel, close = h.tick("quote")
+    assert cancel == CancelByExternalOid(SYM, ask.external_oid)
+    assert isinstance(close, PlaceOrder) and close.side is Side.CLOSE_LONG
+    assert close.vol == D(2)
+    _rest(h, close, "c1")  # the close rests at 100000.6
+    h.feed(_book(3, "100000.0", "100000.7"))
+    # the stale close (2) still covers the whole long: a second close would be refused (2008)
+    cmds = h.tick("quote")
+    assert cmds == [CancelByExternalOid(SYM, close.external_oid)]
+    h.feed(OrderUpdate(order_id="c1", symbol=SYM, side=close.side, order_type=close.order_type,
+                        open_type=OpenType.ISOLATED, price=close.price or D(0), vol=close.vol,
+                        deal_vol=D(1), deal_avg_price=close.price or D(0),
+                        state=OrderState.OPEN, external_oid=close.external_oid,
+                        version=2, update_ms=h.now_ms))
+    h.feed(position(PositionType.LONG, 1, "100000.0", update_ms=h.now_ms))
+    # half of the stale close filled: long 1, and the stale close still covers that 1
+    placed = [c for c in h.tick("quote") if isinstance(c, PlaceOrder)]
+    assert [c.side for c in placed] == [Side.OPEN_LONG]  # a bid again (long 1 < 2); no close
 
 
 async def test_quotes_in_the_simulator_and_replays_identically(
