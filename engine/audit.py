@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 import importlib.util
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any, Final
 
@@ -51,6 +51,7 @@ __all__ = [
     "ORDER_TYPES",
     "AnomalyRow",
     "AuditError",
+    "Progress",
     "Timeline",
     "TimelineEntry",
     "anomalies",
@@ -387,17 +388,37 @@ def anomalies(journal: Journal, *, session: str | None = None,
 # --------------------------------------------------------------------------- exports
 
 
-def _event_rows(journal: Journal, info: SessionInfo | None) -> Iterator[dict[str, Any]]:
-    for ev in journal.read(session=None if info is None else info.id):
+Progress = Callable[[int, int], None]
+"""``progress(done, total)``: journal rows scanned so far, of ``total`` (export, report)."""
+_PROGRESS_EVERY: Final = 8192
+
+
+def _tracked(events: Iterable[Event], progress: Progress | None, base: int,
+             total: int) -> Iterator[Event]:
+    """``events`` unchanged, telling ``progress`` the seq reached (less ``base``) now and then
+    and once at the end."""
+    if progress is None:
+        yield from events
+        return
+    for n, ev in enumerate(events, 1):
+        if n % _PROGRESS_EVERY == 0:
+            progress(min(ev.seq - base, total), total)
+        yield ev
+    progress(total, total)
+
+
+def _event_rows(journal: Journal, info: SessionInfo | None,
+                events: Callable[..., Iterator[Event]]) -> Iterator[dict[str, Any]]:
+    for ev in events(session=None if info is None else info.id):
         yield {"seq": ev.seq, "session": ev.session, "ts_ns": ev.ts_ns,
                "venue_ts_ms": ev.venue_ts_ms, "source": ev.source, "kind": ev.kind,
                "stream": ev.stream, "cause": ev.cause, "body": ev.body, "hash": ev.hash}
 
 
-def _fill_rows(journal: Journal, info: SessionInfo | None,
-               interpret: Interpret) -> Iterator[dict[str, Any]]:
+def _fill_rows(journal: Journal, info: SessionInfo | None, interpret: Interpret,
+               events: Callable[..., Iterator[Event]]) -> Iterator[dict[str, Any]]:
     seen: set[tuple[str, str]] = set()
-    for ev in journal.read(session=None if info is None else info.id, kinds=_FILL_KINDS):
+    for ev in events(session=None if info is None else info.id, kinds=_FILL_KINDS):
         for v in _values(ev, interpret):
             if not isinstance(v, Fill) or (v.order_id, v.fill_id) in seen:
                 continue
@@ -409,19 +430,21 @@ def _fill_rows(journal: Journal, info: SessionInfo | None,
                    "profit": plain(v.profit), "is_taker": v.is_taker, "fill_ts_ms": v.ts_ms}
 
 
-def _order_rows(journal: Journal, info: SessionInfo | None,
-                interpret: Interpret) -> Iterator[dict[str, Any]]:
+def _order_rows(journal: Journal, info: SessionInfo | None, interpret: Interpret,
+                events: Callable[..., Iterator[Event]],
+                folded: Callable[[int], None] | None) -> Iterator[dict[str, Any]]:
     """Every order the journal (or the session) touched, as the fold leaves it."""
     if info is None:
-        state = rebuild_state(journal, interpret, decode_errors=_DECODE_ERRORS)[0]
+        state = rebuild_state(journal, interpret, decode_errors=_DECODE_ERRORS,
+                              progress=folded)[0]
         yield from state_tables(state)["orders"]
         return
     state = State()
     if info.first_seq is not None and info.first_seq > 1:
         state = rebuild_state(journal, interpret, to_seq=info.first_seq - 1,
-                              decode_errors=_DECODE_ERRORS)[0]
+                              decode_errors=_DECODE_ERRORS, progress=folded)[0]
     touched: dict[tuple[str, str], None] = {}
-    for ev in journal.read(session=info.id):
+    for ev in events(session=info.id):
         for v in _values(ev, interpret):
             apply(state, v)
             if isinstance(v, OrderRequested):
@@ -436,16 +459,37 @@ def _order_rows(journal: Journal, info: SessionInfo | None,
 
 
 def export_rows(journal: Journal, what: str, *, session: str | None = None,
-                interpret: Interpret = mexc_interpret
+                interpret: Interpret = mexc_interpret, progress: Progress | None = None,
                 ) -> tuple[tuple[str, ...], Iterator[dict[str, Any]]]:
-    """The columns and rows of an export (``fills``, ``orders`` or ``events``)."""
+    """The columns and rows of an export (``fills``, ``orders`` or ``events``).
+
+    ``progress(done, total)`` is told how far the scan of the journal has got, in rows: an
+    orders export folds everything before the session too, the others read only the session.
+    """
     info = _session(journal, session)
+    if progress is None:
+        base = total = 0
+    else:
+        last = (journal.info().last_seq if info is None else info.last_seq) or 0
+        base = 0 if what == "orders" or info is None or not info.first_seq else info.first_seq - 1
+        total = max(last - base, 0)
+
+    def events(**where: Any) -> Iterator[Event]:
+        return _tracked(journal.read(**where), progress, base, total)
+
+    folded: Callable[[int], None] | None = None
+    if progress is not None:
+        tell = progress
+
+        def folded(n: int) -> None:
+            tell(min(n, total), total)
+
     if what == "events":
-        return EVENT_COLUMNS, _event_rows(journal, info)
+        return EVENT_COLUMNS, _event_rows(journal, info, events)
     if what == "fills":
-        return FILL_COLUMNS, _fill_rows(journal, info, interpret)
+        return FILL_COLUMNS, _fill_rows(journal, info, interpret, events)
     if what == "orders":
-        return ORDER_COLUMNS, _order_rows(journal, info, interpret)
+        return ORDER_COLUMNS, _order_rows(journal, info, interpret, events, folded)
     raise AuditError(f"cannot export {what!r}: choose one of {', '.join(EXPORT_KINDS)}")
 
 
@@ -490,7 +534,8 @@ def _write_parquet(columns: Sequence[str], types: Mapping[str, str],
 
 
 def export(journal: Journal, what: str, fmt: str, out: IO[str] | Path, *,
-           session: str | None = None, interpret: Interpret = mexc_interpret) -> int:
+           session: str | None = None, interpret: Interpret = mexc_interpret,
+           progress: Progress | None = None) -> int:
     """Write an export to ``out`` (a text stream, or a path for parquet); return the rows.
 
     Parquet columns are typed as :data:`EVENT_TYPES`, :data:`FILL_TYPES` and
@@ -504,7 +549,8 @@ def export(journal: Journal, what: str, fmt: str, out: IO[str] | Path, *,
                              "(pip install 'tapeline[parquet]'); use --format csv or jsonl")
         if not isinstance(out, Path):
             raise AuditError("parquet export needs an output file (-o FILE)")
-    columns, rows = export_rows(journal, what, session=session, interpret=interpret)
+    columns, rows = export_rows(journal, what, session=session, interpret=interpret,
+                                progress=progress)
     if isinstance(out, Path):
         if fmt == "parquet":
             try:

@@ -131,7 +131,10 @@ output_format = click.option("--format", "fmt", type=click.Choice(["table", "jso
 
 
 class _Progress:
-    """Progress on stderr: a bar on a terminal, a line every 100k rows otherwise."""
+    """Progress on stderr: a bar on a terminal, otherwise a line every :attr:`LINE_EVERY`
+    rows and, if there was one, a last line at the end."""
+
+    LINE_EVERY = 100_000
 
     def __init__(self, label: str, total: int) -> None:
         self.label, self.total, self.done = label, total, 0
@@ -143,7 +146,8 @@ class _Progress:
     def __call__(self, done: int) -> None:
         if self.bar is not None:
             self.bar.update(done - self.done)
-        elif done // 100_000 > self.done // 100_000:
+        elif done // self.LINE_EVERY > self.done // self.LINE_EVERY or (
+                done == self.total != self.done >= self.LINE_EVERY):  # a long one's end
             click.echo(f"{self.label}: {done}/{self.total} rows", err=True)
         self.done = done
 
@@ -409,9 +413,21 @@ def audit_anomalies(path: Path, session: str | None, fmt: str) -> None:
 def audit_export(path: Path, what: str, fmt: str, out_path: Path | None,
                  session: str | None) -> None:
     """Export fills, orders or events as CSV or JSON lines (or parquet with pyarrow)."""
-    with _open(path) as journal:
-        n = export(journal, what, fmt, out_path if out_path is not None else sys.stdout,
-                   session=session)
+    bar: _Progress | None = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = _Progress(f"exporting {what}", total)
+        bar(done)
+
+    try:
+        with _open(path) as journal:
+            n = export(journal, what, fmt, out_path if out_path is not None else sys.stdout,
+                       session=session, progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
     if out_path is not None:
         click.echo(f"wrote {n} {what} to {out_path}", err=True)
 

@@ -411,3 +411,36 @@ def test_cli_errors_are_one_line(recorded: tuple[Path, str, list[Event]],
     assert "strategy" in one_line_error(run("replay", path, "--strategy", "no-such"), 1)
     sessions = run("audit", "sessions", path, "--format", "json")
     assert orjson.loads(sessions.output.splitlines()[0])["strategy"] == "market-maker"
+
+
+@pytest.mark.parametrize("what", ["events", "fills", "orders"])
+def test_export_reports_progress_up_to_the_total(
+    recorded: tuple[Path, str, list[Event]], what: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, session, rows = recorded
+    monkeypatch.setattr(audit, "_PROGRESS_EVERY", 50)
+    calls: list[tuple[int, int]] = []
+    with Journal.open(path, readonly=True) as j:
+        n = audit.export(j, what, "jsonl", io.StringIO(), session=session,
+                         progress=lambda done, total: calls.append((done, total)))
+    assert n > 0
+    totals = {total for _, total in calls}
+    assert totals == {len(rows)}  # one session from seq 1: every row is scanned
+    done = [d for d, _ in calls]
+    assert done == sorted(done) and done[-1] == len(rows)
+    if what == "events":  # every 50 rows read, then the end
+        assert len(calls) == len(rows) // 50 + 1
+
+
+def test_export_cli_prints_progress_lines_off_a_terminal(
+    recorded: tuple[Path, str, list[Event]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    path, _, rows = recorded
+    monkeypatch.setattr(audit, "_PROGRESS_EVERY", 100)
+    monkeypatch.setattr("engine.cli_audit._Progress.LINE_EVERY", 200)
+    out = tmp_path / "events.csv"
+    result = run("audit", "export", path, "--what", "events", "-o", out)
+    assert result.exit_code == 0, result.output
+    lines = [ln for ln in result.output.splitlines() if ln.startswith("exporting events:")]
+    assert lines and lines[-1] == f"exporting events: {len(rows)}/{len(rows)} rows"
+    assert f"wrote {len(rows)} events to {out}" in result.output
