@@ -9,9 +9,10 @@ child processes so that their CPU does not share the measuring process's interpr
 Each prints its bound port (127.0.0.1 only) on the first line of stdout and exits when its
 stdin closes, so a child never outlives the bench that started it.
 
-* ``ws``: a trio-websocket server. On a text message ``go COUNT`` it sends the first COUNT
-  of its N pre-generated ``push.depth`` frames as fast as the socket takes them; it answers
-  ``{"method":"ping"}`` with a pong and ignores anything else.
+* ``ws``: a minimal wsproto server (see :func:`serve_frames`). On a text message
+  ``go COUNT`` it sends the first COUNT of its N pre-generated ``push.depth`` frames as fast
+  as the socket takes them; it answers ``{"method":"ping"}`` with a pong and ignores
+  anything else.
 * ``sim``: the bundled MEXC simulator (:class:`~adapters.mexc.sim.service.SimService`,
   rate limiting off, market standing still) served with
   :func:`~adapters.mexc.sim.asgi.serve_sim`, with one account funded with 10M USDT.

@@ -74,6 +74,25 @@ _COMMAND_TYPES = (
 )
 _NEEDS_PRICE = (OrderType.LIMIT, OrderType.POST_ONLY, OrderType.IOC, OrderType.FOK)
 
+_new = object.__new__
+_PLAIN, _KILL, _STOP, _BOOK = "plain", "kill", "stop", "book"
+_ROLES: dict[type, str] = {}
+"""What :meth:`Core.fold_values` does with a value of each type, beyond folding it and
+showing it to the strategy (one lookup instead of three ``isinstance`` checks a value)."""
+
+
+def _role(cls: type) -> str:
+    if issubclass(cls, KillSwitchTripped):
+        role = _KILL
+    elif issubclass(cls, StopRequested):
+        role = _STOP
+    elif issubclass(cls, BookDelta):
+        role = _BOOK
+    else:
+        role = _PLAIN
+    _ROLES[cls] = role
+    return role
+
 
 @frozen
 class Decision:
@@ -179,40 +198,62 @@ class Core:
             try:
                 values = self.interpret(ev)
             except self.decode_errors as exc:
-                return self._decode_failed(ev, exc)
-        out: list[Decision] = []
-        for v in values:
-            out.extend(self.fold_and_decide(v, ev.ts_ns, ev.seq))
-        return out
+                return self.decode_failed(ev, exc)
+        return self.fold_values(values, ev.ts_ns, ev.seq)
 
-    def _decode_failed(self, ev: Event, exc: Exception) -> list[Decision]:
+    def decode_failed(self, ev: Event, exc: Exception) -> list[Decision]:
+        """Row ``ev`` could not be interpreted (``exc``, one of ``decode_errors``): fold and
+        return the :class:`DecodeFailed` decision, as :meth:`handle` does."""
         event = DecodeFailed(ev.kind, str(exc)[:500], ev.ts_ns)
         apply(self.state, event)
         return [Decision(event, None, ev.stream)]
 
     def fold_and_decide(self, value: Any, now_ns: int, seq: int) -> list[Decision]:
         """Fold one value, then let the strategy react to it."""
-        apply(self.state, value)
-        if isinstance(value, KillSwitchTripped):
-            return self._kill(value.reason, now_ns)
-        if isinstance(value, StopRequested):
-            out = self.stop(now_ns)
-            self.stopped = True  # from here on the strategy sees nothing more
-            if value.cancel_all:
-                out.extend(self.decide([CancelAll(None)], now_ns))
-            return out
-        if isinstance(value, BookDelta) and self.on_gap is not None:
-            self._watch_gap(value.symbol)
-        if self.strategy is None or self.strategy_failed is not None or self.stopped:
-            return []
-        try:
-            commands = self.strategy.on_event(StrategyView(self.view, now_ns), value)
-        except Exception as exc:
-            return self._strategy_broke(
-                f"exception in on_event: {type(exc).__name__}: {exc}", value, seq, now_ns
-            )
-        if not commands:
-            return []
+        return self.fold_values((value,), now_ns, seq)
+
+    def fold_values(self, values: Sequence[Any], now_ns: int, seq: int) -> list[Decision]:
+        """What :meth:`handle` does with the values interpreted from the row at ``seq``
+        (received at ``now_ns``): each in turn is folded, acted on if the core must (kill
+        switch, stop, book gap) and shown to the strategy, whose commands are decided on.
+        The hot path of every row: the common case stays in this one frame."""
+        out: list[Decision] = []
+        state = self.state
+        for value in values:
+            apply(state, value)
+            role = _ROLES.get(type(value))
+            if role is None:
+                role = _role(type(value))
+            if role is not _PLAIN:  # the rare values the core itself acts on
+                if role is _KILL:
+                    out.extend(self._kill(value.reason, now_ns))
+                    continue
+                if role is _STOP:
+                    out.extend(self.stop(now_ns))
+                    self.stopped = True  # from here on the strategy sees nothing more
+                    if value.cancel_all:
+                        out.extend(self.decide([CancelAll(None)], now_ns))
+                    continue
+                if self.on_gap is not None:  # a BookDelta
+                    self._watch_gap(value.symbol)
+            strategy = self.strategy
+            if strategy is None or self.strategy_failed is not None or self.stopped:
+                continue
+            view = _new(StrategyView)  # StrategyView(self.view, now_ns), without its frame
+            view._view = self.view
+            view.now_ns = now_ns
+            try:
+                commands = strategy.on_event(view, value)
+            except Exception as exc:
+                out.extend(self._strategy_broke(
+                    f"exception in on_event: {type(exc).__name__}: {exc}", value, seq, now_ns
+                ))
+                continue
+            if commands:
+                out.extend(self._commanded(commands, value, seq, now_ns))
+        return out
+
+    def _commanded(self, commands: Any, value: Any, seq: int, now_ns: int) -> list[Decision]:
         try:
             commands = list(commands)
         except TypeError:

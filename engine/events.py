@@ -14,6 +14,7 @@ zeros before the first row.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any, ClassVar, Final, Literal
 
@@ -50,6 +51,7 @@ __all__ = [
     "StrategyFailed",
     "TimerFired",
     "canonical_json",
+    "chain_checker",
     "chain_hash",
 ]
 
@@ -77,6 +79,13 @@ def _field(value: int | str | None) -> bytes:
     return b"S%d:%s;" % (len(raw), raw)
 
 
+def _chain_hash_bytes(prev_hash: str, *fields: int | str | None) -> str:
+    """:func:`chain_hash` spelled out field by field (any text; the reference encoding)."""
+    h = hashlib.sha256(prev_hash.encode())
+    h.update(b"".join(_field(f) for f in fields))
+    return h.hexdigest()
+
+
 def chain_hash(
     prev_hash: str,
     seq: int,
@@ -94,23 +103,78 @@ def chain_hash(
     Every field is length-prefixed, so no choice of field contents can make two different
     rows hash alike (NULL differs from any string, separators cannot be smuggled in).
     """
-    h = hashlib.sha256(prev_hash.encode())
-    h.update(
-        b"".join(
-            (
-                _field(seq),
-                _field(session),
-                _field(ts_ns),
-                _field(venue_ts_ms),
-                _field(source),
-                _field(kind),
-                _field(stream),
-                _field(cause),
-                _field(body),
-            )
-        )
-    )
-    return h.hexdigest()
+    # Fast path (journal verification and append run this once a row): the whole input as
+    # one str. Its lengths are character counts, which are the UTF-8 byte counts of the
+    # reference encoding exactly when the text is ASCII; any other text takes that encoding.
+    if (type(seq) is int and type(ts_ns) is int and type(session) is str
+            and type(source) is str and type(kind) is str and type(body) is str):
+        a, c = str(seq), str(ts_ns)
+        v = "N;" if venue_ts_ms is None else f"S{len(x := str(venue_ts_ms))}:{x};"
+        s = "N;" if stream is None else f"S{len(y := str(stream))}:{y};"
+        k = "N;" if cause is None else f"S{len(z := str(cause))}:{z};"
+        text = (f"{prev_hash}S{len(a)}:{a};S{len(session)}:{session};S{len(c)}:{c};{v}"
+                f"S{len(source)}:{source};S{len(kind)}:{kind};{s}{k}S{len(body)}:{body};")
+        if type(prev_hash) is str and text.isascii():
+            return hashlib.sha256(text.encode()).hexdigest()
+    return _chain_hash_bytes(prev_hash, seq, session, ts_ns, venue_ts_ms, source, kind,
+                             stream, cause, body)
+
+
+def chain_checker() -> Callable[[str, int, Sequence[tuple[Any, ...]]], int]:
+    """A function ``check(prev_hash, first_seq, rows)`` verifying a journal page by page.
+
+    ``rows`` are raw journal rows as :mod:`sqlite3` returns them (values of type int, float,
+    str, bytes or None), tuples ``(seq, session, ts_ns, venue_ts_ms, source, kind, stream,
+    cause, body, hash)`` in seq order, that should continue a chain whose last row
+    has ``prev_hash`` and seq ``first_seq - 1``. It returns how many of them do, from the first:
+    ``len(rows)`` when all do, else the index of the first row whose seq is not the next one
+    or whose ``hash`` is not :func:`chain_hash` of it (each row is checked against the stored
+    hash of the row before it). The encoded session, source, kind and stream, which repeat
+    from row to row, are kept between calls (at most :data:`_SEGMENTS_KEPT` combinations).
+    """
+    kept: dict[tuple[Any, ...], tuple[str, str]] = {}
+    get = kept.get
+    sha256 = hashlib.sha256
+
+    def check(prev_hash: str, first_seq: int, rows: Sequence[tuple[Any, ...]]) -> int:
+        prev, expected, i = prev_hash, first_seq, 0
+        fast = type(prev) is str  # then so is every later prev: a stored hash equal to a digest
+        for seq, session, ts_ns, venue_ts_ms, source, kind, stream, cause, body, stored in rows:
+            if seq != expected:  # so seq is not None: str(seq) below is its encoding
+                return i
+            digest = None
+            if fast and type(ts_ns) is int and type(body) is str:
+                key = (session, source, kind, stream)
+                segments = get(key)
+                if segments is None and type(session) is str and type(source) is str and type(
+                        kind) is str and (stream is None or type(stream) is str):
+                    if len(kept) >= _SEGMENTS_KEPT:
+                        kept.clear()
+                    y = "N;" if stream is None else f"S{len(stream)}:{stream};"
+                    segments = kept[key] = (f"S{len(session)}:{session};",
+                                            f"S{len(source)}:{source};S{len(kind)}:{kind};{y}")
+                if segments is not None:
+                    a, c = str(seq), str(ts_ns)
+                    v = "N;" if venue_ts_ms is None else f"S{len(x := str(venue_ts_ms))}:{x};"
+                    k = "N;" if cause is None else f"S{len(z := str(cause))}:{z};"
+                    text = (f"{prev}S{len(a)}:{a};{segments[0]}S{len(c)}:{c};{v}"
+                            f"{segments[1]}{k}S{len(body)}:{body};")
+                    if text.isascii():  # else the lengths above are not byte counts
+                        digest = sha256(text.encode()).hexdigest()
+            if digest is None:
+                digest = chain_hash(prev, seq, session, ts_ns, venue_ts_ms, source, kind,
+                                    stream, cause, body)
+            if digest != stored:
+                return i
+            prev = stored
+            expected += 1
+            i += 1
+        return i
+
+    return check
+
+
+_SEGMENTS_KEPT: Final = 4096
 
 
 @frozen

@@ -22,8 +22,10 @@ last seq and hash so an operator can anchor them elsewhere.
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import sqlite3
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -40,7 +42,7 @@ from engine.errors import (
     JournalWriteError,
     NotAJournalError,
 )
-from engine.events import GENESIS_HASH, SOURCES, Event, NewEvent, chain_hash
+from engine.events import GENESIS_HASH, SOURCES, Event, NewEvent, chain_checker, chain_hash
 
 __all__ = [
     "APPLICATION_ID",
@@ -62,6 +64,8 @@ _INSERT: Final = (
 )
 
 SCHEMA_MIGRATIONS = sqlite_utils.Migrations("tapeline.journal")
+
+log = logging.getLogger(__name__)
 
 
 @SCHEMA_MIGRATIONS(name="0001_initial")
@@ -180,6 +184,39 @@ def _translate(exc: Exception, path: Path) -> JournalError:
     return JournalError(f"{path}: {text}")
 
 
+class _Checkpointer:
+    """A daemon thread running ``PRAGMA wal_checkpoint(PASSIVE)`` on its own connection
+    (see :meth:`Journal.checkpoint_in_background`)."""
+
+    def __init__(self, path: Path, synchronous: str, interval_s: float) -> None:
+        self._conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        # a checkpoint syncs the database file according to its own connection's setting
+        self._conn.execute(f"PRAGMA synchronous={synchronous}")
+        self._interval_s = interval_s
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"checkpoint {path.name}",
+                                        daemon=True)
+        self.checkpoints = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while not self._stopping.wait(self._interval_s):
+                try:
+                    self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    self.checkpoints += 1
+                except sqlite3.Error as exc:  # busy or failing: try again next time
+                    log.warning("background WAL checkpoint failed: %s", exc)
+        finally:
+            self._conn.close()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join()
+
+
 class Journal:
     """An open journal file. Use :meth:`open`; close it (or use ``with``) when done."""
 
@@ -194,7 +231,11 @@ class Journal:
         self._last_seq = 0
         self._last_hash = GENESIS_HASH
         self._known_sessions: set[str] = set()
+        self._checkpointer: _Checkpointer | None = None
+        self._synchronous = "FULL"
         if writable:
+            self._synchronous = str(
+                conn.execute("PRAGMA synchronous").fetchone()[0])  # 0..3, as SQLite reports
             self._load_head()
 
     # ------------------------------------------------------------------ opening and closing
@@ -283,8 +324,12 @@ class Journal:
         raise NotAJournalError(f"{p}: an SQLite file, but not a tapeline journal")
 
     def close(self) -> None:
-        """Close the connection and release the writer lock."""
+        """Close the connection and release the writer lock (after stopping the background
+        checkpointer, if one runs; the last connection's close checkpoints the WAL)."""
         try:
+            if self._checkpointer is not None:
+                self._checkpointer.stop()
+                self._checkpointer = None
             self._conn.close()
         finally:
             if self._lock is not None:
@@ -385,6 +430,24 @@ class Journal:
         self._last_seq, self._last_hash = seq, prev
         return range(first, seq + 1)
 
+    def checkpoint_in_background(self, interval_s: float = 0.25) -> None:
+        """Take WAL checkpoints off the commit path: turn the writer's auto-checkpoint off and
+        checkpoint (``PASSIVE``: never blocks the writer) from a thread with its own
+        connection every ``interval_s`` seconds until :meth:`close`.
+
+        Without this, SQLite checkpoints inside whichever commit pushes the WAL past 1000
+        pages (every ~200th single-row commit), and that commit takes milliseconds. The WAL
+        stays bounded: a writer restarts it from the top once a checkpoint has caught up.
+        Idempotent.
+        """
+        self._require_writer()
+        if self._checkpointer is not None:
+            return
+        checkpointer = _Checkpointer(self.path, self._synchronous, interval_s)
+        self._conn.execute("PRAGMA wal_autocheckpoint=0")
+        self._checkpointer = checkpointer
+        checkpointer.start()
+
     def _require_writer(self) -> None:
         if not self._writable:
             raise JournalError(f"{self.path}: opened read-only")
@@ -411,7 +474,17 @@ class Journal:
         where = ["seq >= ?"]
         params: list[Any] = []
         if session is not None:
-            where.append("session = ?")
+            if kinds is None and kind_prefix is None and stream is None:
+                # A whole session: walk the table by seq between the session's first and last
+                # rows (both found in the session index once a page) rather than follow that
+                # index, which costs a table lookup a row. The bounds change nothing in what
+                # matches; they only show SQLite where the session lies.
+                # (?1 is the lowest seq, ?2 the session; the parameters after keep their order)
+                where = ["seq >= max(?1, (SELECT seq FROM events WHERE session = ?2 ORDER BY seq"
+                         " LIMIT 1))", "seq <= (SELECT seq FROM events WHERE session = ?2"
+                         " ORDER BY seq DESC LIMIT 1)", "+session = ?2"]
+            else:
+                where.append("session = ?")
             params.append(session)
         if to_seq is not None:
             where.append("seq <= ?")
@@ -501,26 +574,46 @@ class Journal:
         """
         prev = GENESIS_HASH
         expected_seq = 1
-        checked = 0
         last_seq: int | None = None
-        for ev in self.read():
-            if ev.seq != expected_seq:
-                if ev.seq > expected_seq:
-                    problem = f"seq {expected_seq} is missing (next row is seq {ev.seq})"
+        every = 100_000
+        check = chain_checker()
+        for rows in self._raw_pages():
+            good = check(prev, expected_seq, rows)
+            if good:
+                seq_before = expected_seq
+                prev, last_seq = rows[good - 1][9], rows[good - 1][0]
+                expected_seq += good
+                if progress is not None:
+                    for done in range(seq_before - 1 + every - (seq_before - 1) % every,
+                                      expected_seq, every):
+                        progress(done)
+            if good < len(rows):
+                seq = rows[good][0]
+                if seq > expected_seq:
+                    problem = f"seq {expected_seq} is missing (next row is seq {seq})"
+                    bad = expected_seq
+                elif seq < expected_seq:
+                    problem = f"unexpected row at seq {seq} (seqs start at 1)"
+                    bad = expected_seq
                 else:
-                    problem = f"unexpected row at seq {ev.seq} (seqs start at 1)"
-                return VerifyResult(False, checked, expected_seq, problem, last_seq, prev)
-            want = chain_hash(
-                prev, ev.seq, ev.session, ev.ts_ns, ev.venue_ts_ms, ev.source, ev.kind,
-                ev.stream, ev.cause, ev.body,
-            )
-            if want != ev.hash:
-                problem = "hash does not match the row's content and the previous hash"
-                return VerifyResult(False, checked, ev.seq, problem, last_seq, prev)
-            prev = ev.hash
-            last_seq = ev.seq
-            expected_seq += 1
-            checked += 1
-            if progress is not None and checked % 100_000 == 0:
-                progress(checked)
-        return VerifyResult(True, checked, None, None, last_seq, prev)
+                    problem = "hash does not match the row's content and the previous hash"
+                    bad = seq
+                return VerifyResult(False, expected_seq - 1, bad, problem, last_seq, prev)
+        return VerifyResult(True, expected_seq - 1, None, None, last_seq, prev)
+
+    def _raw_pages(self) -> Iterator[list[tuple[Any, ...]]]:
+        """Every row as a plain tuple (the columns of :class:`Event`), in seq order, a page
+        (:data:`READ_PAGE` rows) at a time."""
+        sql = f"SELECT {_COLUMNS} FROM events WHERE seq >= ? ORDER BY seq LIMIT ?"
+        lowest = _MIN_SEQ
+        page = READ_PAGE
+        while True:
+            try:
+                rows = self._conn.execute(sql, (lowest, page)).fetchall()
+            except _READ_ERRORS as exc:
+                raise _translate(exc, self.path) from exc
+            if rows:
+                yield rows
+            if len(rows) < page or rows[-1][0] >= _MAX_SEQ:
+                return
+            lowest = rows[-1][0] + 1

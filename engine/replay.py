@@ -19,7 +19,10 @@ decisions wait in a queue that the recorded decision rows, which follow later in
 stream, must match head first. The queue holds at most one sequencer batch of decisions, so
 memory stays flat. Alongside, a *reference* state folds the recorded rows in journal order
 (sharing each input's decoded values with the core); at the end the replayed projections
-must equal it. The first difference stops the replay and is reported as a
+must equal it. Books and markets are the exception: they fold only input values
+(:data:`~engine.projections.MARKET_TYPES`), which both sides fold alike, so the reference
+counts those values without folding them again and takes its books and markets from the
+replayed state. The first difference stops the replay and is reported as a
 :class:`Divergence`, with the view the strategy had when it handled the divergent event.
 
 A journal whose hash chain does not verify is refused before anything is replayed
@@ -43,7 +46,7 @@ from engine import codec
 from engine.core import DECISION_KINDS, Core, Decision
 from engine.events import EngineEvent, Event, NewEvent
 from engine.journal import Journal, SessionInfo
-from engine.projections import State, apply, project
+from engine.projections import MARKET_TYPES, State, apply, project_except
 from engine.rebuild import fold_rows, rebuild_state
 from engine.replay_plan import (
     ChainBrokenError,
@@ -152,8 +155,7 @@ class _Replayer:
             except Exception as exc:
                 raise ReplayError(f"strategy {plan.strategy_spec!r}: on_start failed: "
                                   f"{type(exc).__name__}: {exc}") from exc
-        self._values: Sequence[Any] | None = None
-        self.core = Core(state, self._keep, strategy=strategy, risk=RiskGate(plan.risk),
+        self.core = Core(state, interpret, strategy=strategy, risk=RiskGate(plan.risk),
                          decode_errors=decode_errors)
         self.pending: deque[_Pending] = deque()
         self._matched: tuple[int | None, list[NewEvent]] = (None, [])
@@ -161,20 +163,18 @@ class _Replayer:
         self.last_input_seq: int | None = None
         self.divergence: Divergence | None = None
 
-    def _keep(self, ev: Event) -> Sequence[Any]:
-        self._values = None
-        values = self.interpret(ev)
-        self._values = values
-        return values
-
     def run(self, until: Until) -> None:
         """Replay up to ``until``; sets ``divergence`` on the first difference."""
         cutoff: int | None = None
-        progress, verify, handle = self.progress, self.verify, self.core.handle
+        progress, verify, interpret = self.progress, self.verify, self.interpret
+        core = self.core
+        fold_values, decode_failed, decode_errors = (core.fold_values, core.decode_failed,
+                                                     core.decode_errors)
         until_seq = until.seq if until.seq is not None else _NO_LIMIT
         until_ns = until.ts_ns if until.ts_ns is not None else _NO_LIMIT
         reference = self.reference
-        rows = 0
+        rows = inputs = 0
+        last_input_seq: int | None = None
         for ev in self.journal.read(session=self.info.id):  # the hot loop: locals only
             rows += 1
             if progress is not None and rows % PROGRESS_EVERY == 0:
@@ -183,21 +183,30 @@ class _Replayer:
                 if verify and not self._recorded(ev):
                     break
                 continue
-            if ev.seq > until_seq or ev.ts_ns > until_ns:
-                cutoff = ev.seq
+            seq = ev.seq
+            if seq > until_seq or ev.ts_ns > until_ns:
+                cutoff = seq
                 break
-            try:
-                decisions = handle(ev)
+            try:  # Core.handle, with the values kept for the reference
+                try:
+                    values = interpret(ev)
+                except decode_errors as exc:
+                    values = ()
+                    decisions = decode_failed(ev, exc)
+                else:
+                    decisions = fold_values(values, ev.ts_ns, seq)
             except Exception as exc:
-                raise ReplayError(f"replay failed on seq {ev.seq} ({ev.kind}): "
+                raise ReplayError(f"replay failed on seq {seq} ({ev.kind}): "
                                   f"{type(exc).__name__}: {exc}") from exc
-            values, self._values = self._values, None
             if reference is not None and values:
-                project(reference, values)
-            self.inputs += 1
-            self.last_input_seq = ev.seq
+                # books and markets fold only inputs, the same values in the same order on
+                # both sides, so the reference does not fold them again (see state_difference)
+                project_except(reference, values, MARKET_TYPES)
+            inputs += 1
+            last_input_seq = seq
             if decisions:
-                self._decided(ev.seq, decisions)
+                self._decided(seq, decisions)
+        self.inputs, self.last_input_seq = inputs, last_input_seq
         self.rows = rows
         if self.divergence is not None:
             return
@@ -299,6 +308,9 @@ class _Replayer:
             return None
         mine = normalized(self.core.state.snapshot())
         theirs = normalized(self.reference.snapshot())
+        # The reference did not refold MARKET_TYPES values: books and markets folded nothing
+        # else, and both sides folded the same values in the same order, so they are equal.
+        theirs["books"], theirs["market"] = mine["books"], mine["market"]
         return None if mine == theirs else first_difference(mine, theirs)
 
 

@@ -322,6 +322,7 @@ async def run_session(
         strategy = strategy_cls()
     journal = Journal.open(opts.journal_path, synchronous=opts.synchronous)
     try:
+        journal.checkpoint_in_background()  # no WAL checkpoint inside a commit
         state, folded, bad = rebuild_state(journal, interpret, decode_errors=(DecodeError,))
         if folded:
             out(f"folded {folded} journaled events of earlier sessions ({bad} unreadable)")

@@ -17,11 +17,20 @@ from engine.projections.base import (
 from engine.projections.book import MAX_PENDING, OrderBook
 from engine.projections.market import MarketView
 from engine.projections.order_view import OrderStatus, OrderView
-from engine.projections.state import IGNORED_TYPES, SNAPSHOT_FORMAT, State, apply, project
+from engine.projections.state import (
+    IGNORED_TYPES,
+    MARKET_TYPES,
+    SNAPSHOT_FORMAT,
+    State,
+    apply,
+    project,
+    project_except,
+)
 from engine.projections.view import BookView, StateView
 
 __all__ = [
     "IGNORED_TYPES",
+    "MARKET_TYPES",
     "MAX_ANOMALIES",
     "MAX_PENDING",
     "SNAPSHOT_FORMAT",
@@ -38,4 +47,5 @@ __all__ = [
     "UnsupportedEventError",
     "apply",
     "project",
+    "project_except",
 ]

@@ -13,7 +13,7 @@ diverged; rebuild it by replaying the journal.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping
 from typing import Any, Final
 
 from engine.events import (
@@ -71,7 +71,8 @@ from engine.projections.orders import OrderProjection
 from engine.projections.positions import PositionProjection
 from engine.projections.view import StateView
 
-__all__ = ["IGNORED_TYPES", "SNAPSHOT_FORMAT", "State", "apply", "project"]
+__all__ = ["IGNORED_TYPES", "MARKET_TYPES", "SNAPSHOT_FORMAT", "State", "apply", "project",
+           "project_except"]
 
 SNAPSHOT_FORMAT: Final = 1
 
@@ -95,6 +96,24 @@ IGNORED_TYPES: Final[tuple[type, ...]] = (
     PositionModeUpdate,
 )
 """Event types the fold accepts and counts but that change no projection (yet)."""
+
+
+MARKET_TYPES: Final[frozenset[type]] = frozenset({
+    BookSnapshot,
+    BookDelta,
+    BookGapDetected,
+    BookResynced,
+    Trade,
+    Ticker,
+    FairPrice,
+    IndexPrice,
+    FundingRate,
+    Kline,
+    ContractInfo,
+})
+"""Types only the books and market projections fold. Those two read nothing but these values
+(not the other projections, not the fold context), so two states fed the same sequence of
+them hold equal books and markets, whatever else each folded in between."""
 
 
 def _ignore(_: object) -> None:
@@ -256,5 +275,21 @@ def project(initial: State, events: Iterable[object]) -> State:
         if handler is None:
             handler = initial.handler_for(type(event))
         handler(event)
+        ctx.applied += 1
+    return initial
+
+
+def project_except(initial: State, events: Iterable[object], skip: Container[type]) -> State:
+    """Fold ``events`` like :func:`project`, except that an event whose exact type is in
+    ``skip`` is only counted (in :attr:`State.applied`), its projection left as it is."""
+    dispatch = initial._dispatch
+    ctx = initial._ctx
+    for event in events:
+        cls = type(event)
+        if cls not in skip:
+            handler = dispatch.get(cls)
+            if handler is None:
+                handler = initial.handler_for(cls)
+            handler(event)
         ctx.applied += 1
     return initial
