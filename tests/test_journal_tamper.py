@@ -194,7 +194,8 @@ def _edited(value: int | str | None, column: str, data: st.DataObject) -> int | 
         raw[i] ^= data.draw(st.integers(1, 255), label="xor")
         return int.from_bytes(raw, "big", signed=True)
     if value is None:
-        # not "\x00": chain_hash writes NULL as that byte (see docs/journal.md)
+        # any one-character value: chain_hash writes NULL as "N;" and a value as "S1:<c>;"
+        # (see docs/journal.md), so every replacement changes the hash
         return chr(data.draw(st.integers(0x01, 0x7F), label="new char"))
     assert isinstance(value, str)
     raw = bytearray(value.encode())
