@@ -35,6 +35,7 @@ import sqlite_utils
 from attrs import frozen
 
 from engine import __version__
+from engine.chaincheck import verify_chain
 from engine.errors import (
     JournalCorruptError,
     JournalError,
@@ -42,7 +43,7 @@ from engine.errors import (
     JournalWriteError,
     NotAJournalError,
 )
-from engine.events import GENESIS_HASH, SOURCES, Event, NewEvent, chain_checker, chain_hash
+from engine.events import GENESIS_HASH, SOURCES, Event, NewEvent, chain_hash
 
 __all__ = [
     "APPLICATION_ID",
@@ -565,55 +566,25 @@ class Journal:
             size_bytes=size,
         )
 
-    def verify(self, *, progress: Callable[[int], None] | None = None) -> VerifyResult:
+    def verify(
+        self, *, progress: Callable[[int], None] | None = None, workers: int | None = None
+    ) -> VerifyResult:
         """Recompute the hash chain from the first row; name the first bad seq, if any.
 
         Seqs must run 1, 2, 3, ... with no gap. ``first_bad_seq`` is the lowest seq that does
         not verify, so every row below it does: a changed row's own seq, or the seq where a
-        row is missing or an unexpected one stands.
-        """
-        prev = GENESIS_HASH
-        expected_seq = 1
-        last_seq: int | None = None
-        every = 100_000
-        check = chain_checker()
-        for rows in self._raw_pages():
-            good = check(prev, expected_seq, rows)
-            if good:
-                seq_before = expected_seq
-                prev, last_seq = rows[good - 1][9], rows[good - 1][0]
-                expected_seq += good
-                if progress is not None:
-                    for done in range(seq_before - 1 + every - (seq_before - 1) % every,
-                                      expected_seq, every):
-                        progress(done)
-            if good < len(rows):
-                seq = rows[good][0]
-                if seq > expected_seq:
-                    problem = f"seq {expected_seq} is missing (next row is seq {seq})"
-                    bad = expected_seq
-                elif seq < expected_seq:
-                    problem = f"unexpected row at seq {seq} (seqs start at 1)"
-                    bad = expected_seq
-                else:
-                    problem = "hash does not match the row's content and the previous hash"
-                    bad = seq
-                return VerifyResult(False, expected_seq - 1, bad, problem, last_seq, prev)
-        return VerifyResult(True, expected_seq - 1, None, None, last_seq, prev)
+        row is missing or an unexpected one stands. ``progress(n)`` is called as each further
+        100,000 rows have verified.
 
-    def _raw_pages(self) -> Iterator[list[tuple[Any, ...]]]:
-        """Every row as a plain tuple (the columns of :class:`Event`), in seq order, a page
-        (:data:`READ_PAGE` rows) at a time."""
-        sql = f"SELECT {_COLUMNS} FROM events WHERE seq >= ? ORDER BY seq LIMIT ?"
-        lowest = _MIN_SEQ
-        page = READ_PAGE
-        while True:
-            try:
-                rows = self._conn.execute(sql, (lowest, page)).fetchall()
-            except _READ_ERRORS as exc:
-                raise _translate(exc, self.path) from exc
-            if rows:
-                yield rows
-            if len(rows) < page or rows[-1][0] >= _MAX_SEQ:
-                return
-            lowest = rows[-1][0] + 1
+        A big journal is checked in chunks by worker processes at once (see
+        :mod:`engine.chaincheck`), with the same result as one pass: ``workers=None`` chooses
+        (parallel from :data:`engine.chaincheck.PARALLEL_MIN_ROWS` rows), ``workers=1``
+        checks in this process, ``workers=k`` uses ``k`` processes. A worker that fails or
+        stalls raises :class:`JournalError`.
+        """
+        try:
+            outcome = verify_chain(self._conn, self.path, progress=progress, workers=workers)
+        except _READ_ERRORS as exc:
+            raise _translate(exc, self.path) from exc
+        return VerifyResult(outcome.status != "bad", outcome.next_seq - 1, outcome.bad_seq,
+                            outcome.problem, outcome.last_seq, outcome.last_hash)
