@@ -122,20 +122,25 @@ class StrategyView:
 
 
 class _RiskState:
-    """Adapts a :class:`StateView` to :class:`engine.risk.RiskState`."""
+    """Adapts the projected :class:`State` to :class:`engine.risk.RiskState` (read only)."""
 
-    def __init__(self, view: StateView) -> None:
-        self.view = view
+    __slots__ = ("_market", "_orders", "_positions", "view")
+
+    def __init__(self, state: State) -> None:
+        self.view = state.view()
+        self._market = state.market
+        self._orders = state.orders
+        self._positions = state.positions
 
     def contract(self, symbol: str) -> ContractInfo | None:
-        return self.view.contract(symbol)
+        return self._market.contract(symbol)
 
     def position_vol(self, symbol: str, position_type: PositionType) -> Decimal:
-        pos = self.view.position(symbol, position_type)
+        pos = self._positions.get(symbol, position_type)
         return pos.hold_vol if pos is not None else Decimal(0)
 
     def open_order_count(self, symbol: str) -> int:
-        return len(self.view.open_orders(symbol))
+        return self._orders.open_count(symbol)
 
     def reference_price(self, symbol: str) -> Decimal | None:
         market = self.view.market(symbol)
@@ -185,7 +190,7 @@ class Core:
         self.on_kill = on_kill
         self.strategy_failed: str | None = None
         self.stopped = False
-        self._risk_state = _RiskState(self.view)
+        self._risk_state = _RiskState(state)
         self._gapped: set[str] = set()
 
     # ------------------------------------------------------------------ inputs

@@ -73,6 +73,10 @@ class Decision:
         return cls(False, reason)
 
 
+_ACCEPT = Decision(True)
+"""The one accepting decision (frozen, so shared)."""
+
+
 class RiskState(Protocol):
     """What the gate needs to read of the projections."""
 
@@ -108,17 +112,19 @@ class RiskGate:
 
     def check(self, command: Command, state: RiskState, now_ns: int) -> Decision:
         """Accept or deny ``command`` given the projections and the event time."""
+        if type(command) is PlaceOrder:  # the common case first
+            return self._check_place(command, state, now_ns)
         if isinstance(command, CancelOrder | CancelByExternalOid | CancelAll):
-            return Decision.accept()
+            return _ACCEPT
         if isinstance(command, ChangeMargin):
-            return Decision.accept() if self.killed is None else Decision.deny(
+            return _ACCEPT if self.killed is None else Decision.deny(
                 f"kill switch tripped: {self.killed}")
         if isinstance(command, ChangeLeverage):
             if command.leverage > self.limits.max_leverage:
                 return Decision.deny(
                     f"leverage {command.leverage} above the configured maximum "
                     f"{self.limits.max_leverage}")
-            return Decision.accept()
+            return _ACCEPT
         return self._check_place(command, state, now_ns)
 
     def _check_place(self, cmd: PlaceOrder, state: RiskState, now_ns: int) -> Decision:
@@ -165,7 +171,7 @@ class RiskGate:
         if state.open_order_count(cmd.symbol) >= lim.max_open_orders:
             return Decision.deny(f"{lim.max_open_orders} open orders on {cmd.symbol} already")
         self._recent.append(now_ns)
-        return Decision.accept()
+        return _ACCEPT
 
 
 def limits_from_mapping(data: Mapping[str, object]) -> RiskLimits:

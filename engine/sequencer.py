@@ -8,10 +8,11 @@ to ``max_batch``), appends it to the journal in one commit (group commit), then 
 committed row to the :class:`~engine.core.Core`. On one trio thread a producer moves one
 item a scheduling round, so before an inline commit the sequencer yields to the producers
 (without becoming cancellable) until a few rounds in a row bring nothing, for at most
-``gather_s``: a burst is committed as one batch, and a lone input costs three idle
-scheduling rounds (~15 µs). The decisions the core makes are appended
-in a second commit, and only then are accepted commands handed to execution. So a strategy
-never sees an event, and the exchange never sees a command, before it is committed.
+``gather_s``: a burst is committed as one batch. A lone input found waiting costs three idle
+scheduling rounds, or one when the previous gathering brought nothing (no stream is flowing);
+one the sequencer was already waiting for is committed at once. The decisions the core makes
+are appended in a second commit, and only then are accepted commands handed to execution. So
+a strategy never sees an event, and the exchange never sees a command, before it is committed.
 
 A journal write failure is fatal: the sequencer calls ``on_fatal`` (the runtime trips the
 kill switch and cancels what it can without recording) and re-raises.
@@ -86,6 +87,7 @@ class Sequencer:
         self.events_in = 0
         self.decisions_out = 0
         self.batches = 0
+        self._idle_limit = _IDLE_ROUNDS
 
     async def run(
         self,
@@ -141,24 +143,32 @@ class Sequencer:
         return False
 
     async def _gather(self, inputs: trio.MemoryReceiveChannel[Input], batch: list[Input]) -> None:
-        # Yield until _IDLE_ROUNDS rounds in a row brought no input while no other task was
+        # Yield until `limit` rounds in a row brought no input while no other task was
         # runnable (a producer may be a few task hops, or a socket read, from the channel),
         # or for at most gather_s (and _MAX_ROUNDS). Cancel-shielded: the batch has already
-        # left the channel and must be journaled whole.
+        # left the channel and must be journaled whole. `limit` is _IDLE_ROUNDS after a
+        # gathering that brought something (a stream is flowing), else 1: a lone input that
+        # merely found the sequencer still yielding after its previous batch (not a burst)
+        # then waits one idle round, not three.
         deadline = trio.current_time() + self.gather_s
         statistics = trio.lowlevel.current_statistics
+        limit = self._idle_limit
+        start = len(batch)
         idle = 0
-        for _ in range(_MAX_ROUNDS):
-            before = len(batch)
-            await trio.lowlevel.cancel_shielded_checkpoint()
-            if not self._take_waiting(inputs, batch) or trio.current_time() >= deadline:
-                return
-            if len(batch) > before or statistics().tasks_runnable:
-                idle = 0
-            else:
-                idle += 1
-                if idle >= _IDLE_ROUNDS:
+        try:
+            for _ in range(_MAX_ROUNDS):
+                before = len(batch)
+                await trio.lowlevel.cancel_shielded_checkpoint()
+                if not self._take_waiting(inputs, batch) or trio.current_time() >= deadline:
                     return
+                if len(batch) > before or statistics().tasks_runnable:
+                    idle = 0
+                else:
+                    idle += 1
+                    if idle >= limit:
+                        return
+        finally:
+            self._idle_limit = _IDLE_ROUNDS if len(batch) > start else 1
 
     def process(self, batch: Sequence[Input]) -> None:
         """Journal a batch, fold it, journal the decisions, dispatch accepted commands."""

@@ -112,6 +112,27 @@ async def test_gathering_is_bounded_when_another_task_spins(
         seq.journal.close()
 
 
+async def test_a_fruitless_gathering_shortens_the_next_one(tmp_path: Path) -> None:
+    # a lone input that found the sequencer still yielding is not a burst: after a gathering
+    # that brought nothing the next waits one idle round; one that brought something (a
+    # stream is flowing) restores the full wait
+    seq = _sequencer(tmp_path, _Seen())
+    send, receive = trio.open_memory_channel[Input](10)
+    try:
+        assert seq._idle_limit == 3
+        batch = [_timer(0)]
+        await seq._gather(receive, batch)
+        assert len(batch) == 1 and seq._idle_limit == 1
+        await seq._gather(receive, batch)
+        assert len(batch) == 1 and seq._idle_limit == 1
+
+        send.send_nowait(_timer(1))  # arrives while the sequencer yields
+        await seq._gather(receive, batch)
+        assert len(batch) > 1 and seq._idle_limit == 3
+    finally:
+        seq.journal.close()
+
+
 def test_background_checkpoints_keep_the_wal_small(tmp_path: Path) -> None:
     # 200 single-row commits with auto-checkpoint off grow the WAL to ~3.4 MB; with the
     # checkpointer the writer restarts the WAL once it has caught up (~0.9 MB here)

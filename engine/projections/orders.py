@@ -104,6 +104,13 @@ class OrderProjection:
         orders = self._orders
         return tuple(orders[k].freeze() for k in keys)
 
+    def open_count(self, symbol: str | None = None) -> int:
+        """How many orders :meth:`open_orders` would return, without freezing any."""
+        if symbol is None:
+            return len(self._open)
+        keys = self._open_by_symbol.get(symbol)
+        return 0 if keys is None else len(keys)
+
     def __iter__(self) -> Iterator[OrderView]:
         return (rec.freeze() for rec in self._orders.values())
 

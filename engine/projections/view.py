@@ -111,6 +111,10 @@ class StateView:
         """Orders not yet terminal (requested, sent, unknown, accepted, open, partly filled)."""
         return self._state.orders.open_orders(symbol)
 
+    def open_order_count(self, symbol: str | None = None) -> int:
+        """``len(open_orders(symbol))``, without building the tuple."""
+        return self._state.orders.open_count(symbol)
+
     def orders(self) -> tuple[OrderView, ...]:
         """Every order of the session, oldest first."""
         return tuple(self._state.orders)

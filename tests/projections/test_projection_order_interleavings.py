@@ -150,3 +150,6 @@ def test_every_interleaving_projects_the_same_consistent_orders(
         if h.order_id is not None:
             assert one.view().order_by_id(h.order_id) is a
         assert (a in one.view().open_orders()) is not a.is_terminal
+    view = one.view()
+    for symbol in {o.symbol for o in view.orders()} | {None, "NOSUCH_USDT"}:
+        assert view.open_order_count(symbol) == len(view.open_orders(symbol))
