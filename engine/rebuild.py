@@ -13,7 +13,8 @@ from typing import Any
 from engine.codec import JournalDecodeError
 from engine.events import Event
 from engine.journal import Journal
-from engine.projections import State, apply
+from engine.projections import State
+from engine.projections.state import folder
 
 __all__ = ["fold_rows", "rebuild_state"]
 
@@ -28,18 +29,21 @@ def fold_rows(
 ) -> tuple[State, int, int]:
     """Fold ``rows`` into ``state``; return it with the counts of rows folded and unreadable."""
     errors: tuple[type[Exception], ...] = (JournalDecodeError, *decode_errors)
+    fold = folder(state)
     folded = bad = 0
+    every = 100_000 if progress is not None else -1
     for ev in rows:
         try:
             values = interpret(ev)
         except errors:
             bad += 1
             continue
-        for v in values:
-            apply(state, v)
+        fold(values)
         folded += 1
-        if progress is not None and folded % 100_000 == 0:
+        if folded == every:
+            assert progress is not None
             progress(folded)
+            every += 100_000
     return state, folded, bad
 
 

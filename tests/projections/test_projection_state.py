@@ -130,3 +130,20 @@ def test_view_reads_every_projection():
     assert view.open_orders() == ()
     with pytest.raises(AttributeError):
         view.order("c1").status = "open"  # type: ignore[misc, union-attr]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(any_event, max_size=4), max_size=20))
+def test_folder_folds_batches_like_apply_one_by_one(batches: list[list[object]]):
+    from engine.projections.state import folder
+
+    by_batch = State()
+    fold_batch = folder(by_batch)
+    one_by_one = State()
+    for batch in batches:
+        fold_batch(batch)
+        for event in batch:
+            apply(one_by_one, event)
+    assert by_batch == one_by_one
+    assert by_batch.snapshot() == one_by_one.snapshot()
+    assert by_batch.applied == one_by_one.applied == sum(map(len, batches))
