@@ -18,41 +18,17 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from engine.cli import main
-from engine.events import NewEvent
 from engine.journal import Journal
+from tests.journal_tampering import COLUMNS, build_journal, edited, untriggered
 
 REPO = Path(__file__).resolve().parents[1]
 N_ROWS = 20
-COLUMNS = ("seq", "session", "ts_ns", "venue_ts_ms", "source", "kind", "stream", "cause",
-           "body", "hash")
-INT_COLUMNS = frozenset({"seq", "ts_ns", "venue_ts_ms", "cause"})
 
 
 def _build(path: Path) -> None:
     """20 rows over two sessions; some nullable fields NULL, some not; ASCII only."""
-    with Journal.open(path, synchronous="NORMAL") as j:
-        a = j.start_session(started_ns=1, session_id="sess-a")
-        b = j.start_session(started_ns=2, session_id="sess-b")
-        for start in range(0, N_ROWS, 5):
-            session = a if start % 10 == 0 else b
-            j.append(session, [
-                NewEvent(
-                    ts_ns=1_700_000_000_000_000_000 + i, source="ws" if i % 3 else "engine",
-                    kind="ws.push.depth" if i % 3 else "engine.timer",
-                    body=f'{{"i":{i},"asks":[["60000.5","12"]],"bids":[["60000.1","3"]]}}',
-                    venue_ts_ms=1_700_000_000_000 + i if i % 2 else None,
-                    stream="BTC_USDT" if i % 4 else None,
-                    cause=i if i % 5 == 4 else None,
-                )
-                for i in range(start, start + 5)
-            ])
-
-
-def _untriggered(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None)
-    for name in ("events_no_update", "events_no_delete", "events_no_replace"):
-        conn.execute(f"DROP TRIGGER IF EXISTS {name}")
-    return conn
+    build_journal(path, N_ROWS, 5,
+                  lambda i: f'{{"i":{i},"asks":[["60000.5","12"]],"bids":[["60000.1","3"]]}}')
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +101,7 @@ TAMPERS: dict[str, Callable[[sqlite3.Connection], int]] = {
 
 
 def _tamper(path: Path, how: Callable[[sqlite3.Connection], int]) -> int:
-    conn = _untriggered(path)
+    conn = untriggered(path)
     try:
         return how(conn)
     finally:
@@ -183,27 +159,6 @@ def test_rows_below_seq_one_are_not_hidden(journal_copy: Path) -> None:
 # --------------------------------------------------------------------------- property
 
 
-def _edited(value: int | str | None, column: str, data: st.DataObject) -> int | str:
-    """``value`` with one byte changed (a NULL becomes a one-byte value)."""
-    if column in INT_COLUMNS:
-        if value is None:
-            return data.draw(st.integers(0, 255), label="new int")
-        assert isinstance(value, int)
-        raw = bytearray(value.to_bytes(8, "big", signed=True))
-        i = data.draw(st.integers(0, 7), label="byte")
-        raw[i] ^= data.draw(st.integers(1, 255), label="xor")
-        return int.from_bytes(raw, "big", signed=True)
-    if value is None:
-        # any one-character value: chain_hash writes NULL as "N;" and a value as "S1:<c>;"
-        # (see docs/journal.md), so every replacement changes the hash
-        return chr(data.draw(st.integers(0x01, 0x7F), label="new char"))
-    assert isinstance(value, str)
-    raw = bytearray(value.encode())
-    i = data.draw(st.integers(0, len(raw) - 1), label="byte")
-    raw[i] = data.draw(st.integers(0x00, 0x7F).filter(lambda b: b != raw[i]), label="new")
-    return raw.decode()
-
-
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_any_single_byte_edit_is_found_at_its_row(
@@ -215,10 +170,10 @@ def test_any_single_byte_edit_is_found_at_its_row(
     for leftover in (Path(f"{work}-wal"), Path(f"{work}-shm")):
         leftover.unlink(missing_ok=True)
     shutil.copyfile(pristine, work)
-    conn = _untriggered(work)
+    conn = untriggered(work)
     try:
         (old,) = conn.execute(f"SELECT {column} FROM events WHERE seq = ?", (seq,)).fetchone()
-        new = _edited(old, column, data)
+        new = edited(old, column, data)
         if column == "seq":
             assume(not (1 <= int(new) <= N_ROWS))  # any other seq collides with a row
         conn.execute(f"UPDATE events SET {column} = ? WHERE seq = ?", (new, seq))

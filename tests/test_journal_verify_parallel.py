@@ -29,34 +29,18 @@ from engine.chaincheck import (
 )
 from engine.cli import main
 from engine.errors import JournalError
-from engine.events import NewEvent
 from engine.journal import Journal, VerifyResult
+from tests.journal_tampering import COLUMNS, build_journal, edited, untriggered
 
 N_ROWS = 60
-COLUMNS = ("seq", "session", "ts_ns", "venue_ts_ms", "source", "kind", "stream", "cause",
-           "body", "hash")
-INT_COLUMNS = frozenset({"seq", "ts_ns", "venue_ts_ms", "cause"})
 # with workers=3 the chunks are 1..20, 21..40, 41..60
 assert chunk_bounds(N_ROWS, 3) == [(1, 20), (21, 40), (41, 60)]
 
 
 def _build(path: Path, n: int = N_ROWS) -> None:
     """``n`` rows over two sessions, some nullable fields NULL, one non-ASCII body."""
-    with Journal.open(path, synchronous="NORMAL") as j:
-        a = j.start_session(started_ns=1, session_id="sess-a")
-        b = j.start_session(started_ns=2, session_id="sess-b")
-        for start in range(0, n, 7):
-            j.append(a if start % 14 == 0 else b, [
-                NewEvent(
-                    ts_ns=1_700_000_000_000_000_000 + i, source="ws" if i % 3 else "engine",
-                    kind="ws.push.depth" if i % 3 else "engine.timer",
-                    body=f'{{"i":{i},"asks":[["60000.5","12"]],"note":"{"é" if i == 33 else ""}"}}',
-                    venue_ts_ms=1_700_000_000_000 + i if i % 2 else None,
-                    stream="BTC_USDT" if i % 4 else None,
-                    cause=i if i % 5 == 4 else None,
-                )
-                for i in range(start, min(start + 7, n))
-            ])
+    build_journal(path, n, 7, lambda i: f'{{"i":{i},"asks":[["60000.5","12"]],'
+                                        f'"note":"{"é" if i == 33 else ""}"}}')
 
 
 @pytest.fixture(scope="module")
@@ -71,13 +55,6 @@ def copy(pristine: Path, tmp_path: Path) -> Path:
     target = tmp_path / "journal.sqlite"
     shutil.copyfile(pristine, target)
     return target
-
-
-def _untriggered(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None)
-    for name in ("events_no_update", "events_no_delete", "events_no_replace"):
-        conn.execute(f"DROP TRIGGER IF EXISTS {name}")
-    return conn
 
 
 def _sql(*statements: str) -> Callable[[sqlite3.Connection], None]:
@@ -160,7 +137,7 @@ TAMPERS: dict[str, Callable[[sqlite3.Connection], None]] = {
 
 
 def _tampered(path: Path, name: str) -> Path:
-    conn = _untriggered(path)
+    conn = untriggered(path)
     try:
         TAMPERS[name](conn)
     finally:
@@ -217,23 +194,6 @@ def test_the_reference_scan_is_what_verify_reports(copy: Path) -> None:
     assert result.last_hash == _serial(copy).last_hash != "0" * 64
 
 
-def _edited(value: int | str | None, column: str, data: st.DataObject) -> int | str:
-    if column in INT_COLUMNS:
-        if value is None:
-            return data.draw(st.integers(0, 255), label="new int")
-        assert isinstance(value, int)
-        raw = bytearray(value.to_bytes(8, "big", signed=True))
-        raw[data.draw(st.integers(0, 7), label="byte")] ^= data.draw(st.integers(1, 255))
-        return int.from_bytes(raw, "big", signed=True)
-    if value is None:
-        return chr(data.draw(st.integers(0x01, 0x7F), label="new char"))
-    assert isinstance(value, str)
-    raw = bytearray(value.encode())
-    i = data.draw(st.integers(0, len(raw) - 1), label="byte")
-    raw[i] = data.draw(st.integers(0x00, 0x7F).filter(lambda b: b != raw[i]), label="new")
-    return raw.decode(errors="replace")
-
-
 @pytest.fixture(scope="module")
 def scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("scratch")
@@ -247,7 +207,7 @@ def test_any_edits_give_the_same_answer_chunked(pristine: Path, scratch: Path,
     for leftover in (Path(f"{work}-wal"), Path(f"{work}-shm")):
         leftover.unlink(missing_ok=True)
     shutil.copyfile(pristine, work)
-    conn = _untriggered(work)
+    conn = untriggered(work)
     try:
         for _ in range(data.draw(st.integers(1, 3), label="edits")):
             seq = data.draw(st.integers(1, N_ROWS), label="seq")
@@ -258,7 +218,7 @@ def test_any_edits_give_the_same_answer_chunked(pristine: Path, scratch: Path,
             row = conn.execute(f"SELECT {column} FROM events WHERE seq = ?", (seq,)).fetchone()
             if row is None:
                 continue
-            new = _edited(row[0], column, data)
+            new = edited(row[0], column, data)
             if column == "seq":
                 taken = conn.execute("SELECT 1 FROM events WHERE seq = ?", (new,)).fetchone()
                 assume(taken is None)
