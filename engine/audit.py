@@ -34,6 +34,7 @@ from engine.events import (
     OrderRejected,
     OrderRequested,
     ReconcileDifference,
+    Row,
     StrategyFailed,
 )
 from engine.journal import Journal, SessionInfo
@@ -61,7 +62,7 @@ __all__ = [
     "timeline",
 ]
 
-Interpret = Callable[[Event], Sequence[Any]]
+Interpret = Callable[[Row], Sequence[Any]]
 EXPORT_KINDS: Final = ("fills", "orders", "events")
 EXPORT_FORMATS: Final = ("csv", "jsonl", "parquet")
 _DECODE_ERRORS: Final = (DecodeError,)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from decimal import Decimal
-from typing import Any, ClassVar, Final, Literal
+from typing import Any, ClassVar, Final, Literal, NamedTuple, Protocol
 
 import orjson
 from attrs import frozen
@@ -36,6 +36,7 @@ __all__ = [
     "Disconnected",
     "EngineEvent",
     "Event",
+    "Fact",
     "KillSwitchTripped",
     "NewEvent",
     "OrderAccepted",
@@ -44,6 +45,7 @@ __all__ = [
     "OrderRequested",
     "OrderSent",
     "ReconcileDifference",
+    "Row",
     "SessionEnded",
     "SessionStarted",
     "Source",
@@ -204,6 +206,44 @@ class Event:
     cause: int | None
     body: str
     hash: str
+
+
+class Fact(NamedTuple):
+    """What interpreting and folding a journal row need of it, read without the rest.
+
+    :meth:`engine.journal.Journal.read_facts` yields these for rebuilds: leaving out the
+    session, venue time, cause and hash makes a row about twice as cheap to read as an
+    :class:`Event` (one small tuple instead of an object with a dict, and four fewer
+    columns converted). It has the same attribute names as :class:`Event`, so an
+    ``interpret`` written against :class:`Row` takes either.
+    """
+
+    seq: int
+    ts_ns: int
+    source: str
+    kind: str
+    stream: str | None
+    body: str
+
+
+class Row(Protocol):
+    """The attributes of a stored row that an adapter's ``interpret`` may read.
+
+    Both :class:`Event` and :class:`Fact` have them.
+    """
+
+    @property
+    def seq(self) -> int: ...
+    @property
+    def ts_ns(self) -> int: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def stream(self) -> str | None: ...
+    @property
+    def body(self) -> str: ...
 
 
 # --------------------------------------------------------------------------- engine events

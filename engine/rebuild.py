@@ -3,6 +3,8 @@
 The code path that rebuilds state at start-up is the one audit and replay use: stream the
 rows in seq order, interpret each with the adapter's codecs, fold. Rows that cannot be
 interpreted are counted, not fatal (their ``engine.decode_failed`` twin is in the journal).
+:func:`rebuild_state` reads :class:`~engine.events.Fact` rows (only what interpreting needs),
+so the ``interpret`` it is given must take a :class:`~engine.events.Row`.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from engine.codec import JournalDecodeError
-from engine.events import Event
+from engine.events import Row
 from engine.journal import Journal
 from engine.projections import State
 from engine.projections.state import folder
@@ -22,7 +24,7 @@ __all__ = ["fold_rows", "rebuild_state"]
 def fold_rows(
     state: State,
     rows: Any,
-    interpret: Callable[[Event], Sequence[Any]],
+    interpret: Callable[[Row], Sequence[Any]],
     *,
     decode_errors: tuple[type[Exception], ...] = (),
     progress: Callable[[int], None] | None = None,
@@ -49,7 +51,7 @@ def fold_rows(
 
 def rebuild_state(
     journal: Journal,
-    interpret: Callable[[Event], Sequence[Any]],
+    interpret: Callable[[Row], Sequence[Any]],
     *,
     session: str | None = None,
     to_seq: int | None = None,
@@ -57,5 +59,5 @@ def rebuild_state(
     progress: Callable[[int], None] | None = None,
 ) -> tuple[State, int, int]:
     """The state as of ``to_seq`` (or the end), from every session or one."""
-    return fold_rows(State(), journal.read(session=session, to_seq=to_seq), interpret,
+    return fold_rows(State(), journal.read_facts(session=session, to_seq=to_seq), interpret,
                      decode_errors=decode_errors, progress=progress)

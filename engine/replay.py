@@ -44,7 +44,7 @@ from adapters.mexc.errors import DecodeError
 from adapters.mexc.interpret import interpret as mexc_interpret
 from engine import codec
 from engine.core import DECISION_KINDS, Core, Decision
-from engine.events import EngineEvent, Event, NewEvent
+from engine.events import EngineEvent, Event, NewEvent, Row
 from engine.journal import Journal, SessionInfo
 from engine.projections import MARKET_TYPES, State, apply, project_except
 from engine.rebuild import fold_rows, rebuild_state
@@ -92,7 +92,7 @@ PROGRESS_EVERY: Final = 10_000
 _DECISIONS: Final = sorted(DECISION_KINDS)
 _NO_LIMIT: Final = 2**63
 
-Interpret = Callable[[Event], Sequence[Any]]
+Interpret = Callable[[Row], Sequence[Any]]
 
 
 def _prior_state(journal: Journal, info: SessionInfo, interpret: Interpret,

@@ -26,7 +26,14 @@ from adapters.mexc.errors import DecodeError
 from adapters.mexc.interpret import PLACE_ENDPOINTS
 from adapters.mexc.interpret import interpret as mexc_interpret
 from engine.audit import AnomalyRow, anomalies
-from engine.events import CommandDenied, Connected, Disconnected, Event, OrderRequested
+from engine.events import (
+    CommandDenied,
+    Connected,
+    Disconnected,
+    Event,
+    OrderRequested,
+    Row,
+)
 from engine.journal import Journal, SessionInfo, VerifyResult
 from engine.model import (
     BalanceUpdate,
@@ -45,7 +52,7 @@ from engine.projections import State, apply
 __all__ = ["MAX_ANOMALY_ROWS", "MAX_FILL_MARKS", "FillMark", "ReportData", "Sampler",
            "collect"]
 
-Interpret = Callable[[Event], Sequence[Any]]
+Interpret = Callable[[Row], Sequence[Any]]
 Progress = Callable[[str, int, int], None]
 BUCKETS: Final = 500
 """Time buckets a series; each keeps at most four points, so a line has at most 2000."""
@@ -218,15 +225,19 @@ class _Collector:
             s = table[key] = self.new()
         return s
 
-    def row(self, ev: Event, values: Sequence[Any] | None) -> None:
-        """Fold one row (``values`` None: undecodable); sample it when it is the session's."""
+    def row(self, ev: Row, values: Sequence[Any] | None) -> None:
+        """Fold one row (``values`` None: undecodable); sample it when it is the session's.
+
+        Rows before the session's first seq are the earlier sessions' (read as
+        :class:`~engine.events.Fact` by the rebuild of the state the session started from).
+        """
         if self.last_seq is not None and ev.seq <= self.last_seq:
             return  # seen already
         self.last_seq = ev.seq
         for v in values or ():
             apply(self.state, v)
         info, progress = self.session, self.progress
-        if ev.session != info.id:  # an earlier session: only the state it leaves matters
+        if ev.seq < (info.first_seq or 0):  # an earlier session: only its end state matters
             if progress is not None and ev.seq % PROGRESS_EVERY == 0 and info.first_seq:
                 progress("folding earlier sessions", ev.seq, info.first_seq - 1)
             return
@@ -326,7 +337,7 @@ class _Collector:
         if v.symbol not in d.symbols:
             d.symbols.append(v.symbol)
 
-    def _answer(self, ev: Event) -> None:
+    def _answer(self, ev: Row) -> None:
         try:
             rec = orjson.loads(ev.body)
         except orjson.JSONDecodeError:
@@ -405,7 +416,7 @@ def collect(journal: Journal, info: SessionInfo, *, chain: VerifyResult,
     data.symbols.extend(_meta_symbols(info))
     col = _Collector(data, State(), info, progress)
 
-    def tap(ev: Event) -> Sequence[Any]:
+    def tap(ev: Row) -> Sequence[Any]:
         try:
             values = interpret(ev)
         except (*_DECODE_ERRORS, ValueError):  # JournalDecodeError is a ValueError

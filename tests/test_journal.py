@@ -12,7 +12,7 @@ import pytest
 
 import engine
 from engine.errors import JournalError, JournalLockedError, JournalWriteError, NotAJournalError
-from engine.events import GENESIS_HASH, NewEvent, chain_hash
+from engine.events import GENESIS_HASH, Fact, NewEvent, chain_hash
 from engine.journal import SCHEMA_MIGRATIONS, Journal
 
 # --------------------------------------------------------------------------- round trip
@@ -138,6 +138,19 @@ def test_small_pages_give_the_same_answer(populated) -> None:
         assert _seqs(j, page=page) == list(range(1, 13))
         assert _seqs(j, session=a, kind_prefix="ws.", page=page) == [1, 2, 3, 6, 10, 12]
         assert _seqs(j, from_seq=2, limit=5, page=page) == [2, 3, 4, 5, 6]
+
+
+def test_read_facts_are_the_reads_rows_cut_to_what_interpreting_needs(populated) -> None:
+    j, a, b = populated
+    for kw in ({}, {"session": a}, {"session": b}, {"from_seq": 5}, {"to_seq": 4},
+               {"from_seq": 3, "to_seq": 9, "session": a}, {"from_seq": 9, "to_seq": 8}):
+        for page in (1, 2, 5, 1000):
+            facts = list(j.read_facts(page=page, **kw))
+            expected = [Fact(e.seq, e.ts_ns, e.source, e.kind, e.stream, e.body)
+                        for e in j.read(**kw)]
+            assert facts == expected, (kw, page)
+            assert all(type(f) is Fact for f in facts)
+    assert [f.seq for f in j.read_facts(session=a)] == [1, 2, 3, 4, 5, 6, 10, 11, 12]
 
 
 def _limit(sql: str) -> int:

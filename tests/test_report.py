@@ -315,6 +315,22 @@ def test_the_last_session_is_the_default_and_a_prefix_picks_another(tmp_path: Pa
     assert (tmp_path / f"two-{first[:8]}.html").exists()
 
 
+def test_a_later_sessions_report_counts_its_own_rows_from_the_state_before_it(
+        tmp_path: Path) -> None:
+    path = tmp_path / "two.sqlite"
+    record_session(path, steps=120, seed=1)
+    record_session(path, steps=120, seed=2)
+    with Journal.open(path, readonly=True) as j:
+        first, second = j.sessions()
+        kinds = {info.id: Counter(ev.kind for ev in j.read(session=info.id))
+                 for info in (first, second)}
+    for info in (first, second):
+        d = build_report(path, info.id)[0]
+        assert sum(d.by_source.values()) == info.events
+        assert d.by_kind == kinds[info.id]  # its own rows, not the earlier session's
+    assert kinds[first.id] != kinds[second.id]
+
+
 def test_a_broken_chain_is_reported_on_the_page_and_on_stderr(tmp_path: Path) -> None:
     path = tmp_path / "t.sqlite"
     record_session(path, steps=60)

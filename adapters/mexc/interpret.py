@@ -33,11 +33,11 @@ from adapters.mexc.errors import Classification, DecodeError, classify
 from engine import codec
 from engine import model as m
 from engine.events import (
-    Event,
     NewEvent,
     OrderAccepted,
     OrderOutcomeUnknown,
     OrderRejected,
+    Row,
     canonical_json,
 )
 
@@ -131,7 +131,7 @@ def call_params(endpoint: str, path: str, query: str) -> dict[str, str]:
     return params
 
 
-def _place_outcome(ev: Event, record: Mapping[str, Any]) -> tuple[Any, ...]:
+def _place_outcome(ev: Row, record: Mapping[str, Any]) -> tuple[Any, ...]:
     oid = ev.stream or ""
     status = int(record.get("status") or 0)
     if status >= 500 or status in (408, 0):
@@ -155,7 +155,7 @@ def _place_outcome(ev: Event, record: Mapping[str, Any]) -> tuple[Any, ...]:
     return (OrderRejected(oid, env.code, env.message or "", ev.ts_ns),)
 
 
-def _rest(ev: Event) -> tuple[Any, ...]:
+def _rest(ev: Row) -> tuple[Any, ...]:
     try:
         record = orjson.loads(ev.body)
     except orjson.JSONDecodeError as exc:
@@ -180,7 +180,7 @@ def _rest(ev: Event) -> tuple[Any, ...]:
     return tuple(v for v in value if isinstance(v, MODEL_TYPES))
 
 
-def interpret(ev: Event) -> tuple[Any, ...]:
+def interpret(ev: Row) -> tuple[Any, ...]:
     """The typed values a stored row stands for (possibly none).
 
     Raises :class:`DecodeError` (or :class:`engine.codec.JournalDecodeError` for engine rows)
