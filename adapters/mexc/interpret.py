@@ -27,7 +27,7 @@ from urllib.parse import parse_qsl, unquote
 
 import orjson
 
-from adapters.mexc.codecs import decode_envelope, decode_rest, decode_ws
+from adapters.mexc.codecs import decode_envelope, decode_rest, ws_messages
 from adapters.mexc.endpoints import ENDPOINTS
 from adapters.mexc.errors import Classification, DecodeError, classify
 from engine import codec
@@ -187,7 +187,7 @@ def interpret(ev: Row) -> tuple[Any, ...]:
     when the row cannot be read; the caller journals that and carries on.
     """
     if ev.source == "ws":
-        messages = decode_ws(ev.body).messages
+        messages = ws_messages(ev.body)
         for v in messages:  # nearly always all model values: skip the copy then
             if type(v) not in _MODEL_SET:
                 return tuple(v for v in messages if isinstance(v, MODEL_TYPES))

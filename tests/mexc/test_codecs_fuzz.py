@@ -34,6 +34,7 @@ from adapters.mexc.codecs import (
     decode_envelope,
     decode_rest,
     decode_ws,
+    ws_messages,
 )
 from adapters.mexc.errors import DecodeError
 
@@ -482,3 +483,47 @@ def test_decimal_text_does_not_depend_on_what_came_first(first: int | float) -> 
         frame = {"channel": "push.index.price", "symbol": SYMBOL, "data": {"price": price}}
         results.append(str(decode_ws(orjson.dumps(frame)).messages[0].price))
     assert results == ["5", "5", "5", "5", "2.5", "2.5"]
+
+
+# ------------------------------------------------------ ws_messages agrees with decode_ws
+
+
+def _agree(text: Any) -> tuple[Any, ...]:
+    """``ws_messages`` gives ``decode_ws(...).messages``, or raises the same DecodeError;
+    returns ``("ok", messages)`` or ``("error", where, reason)``."""
+    outcomes = []
+    for fn in (lambda: decode_ws(text).messages, lambda: ws_messages(text)):
+        try:
+            outcomes.append(("ok", fn()))
+        except DecodeError as exc:
+            outcomes.append(("error", exc.where, exc.reason))
+    assert outcomes[0] == outcomes[1], text
+    return outcomes[0]
+
+
+def test_ws_messages_agrees_with_decode_ws_on_the_corpus_and_every_mutation() -> None:
+    seen = {"ok": 0, "error": 0}
+    for frame in WS_FRAMES:
+        text = orjson.dumps(frame)
+        assert _agree(text)[0] == "ok"
+        for n in range(0, len(text), 7):
+            assert _agree(text[:n])[0] == "error"
+        for path, original in _paths(frame):
+            for junk in _junk_for(original):
+                seen[_agree(orjson.dumps(_replace(frame, path, junk)))[0]] += 1
+    assert seen["ok"] > 300 and seen["error"] > 300, seen  # both paths were exercised
+
+
+@FUZZ
+@given(st.sampled_from([*sorted(CHANNELS), "pong", "rs.error", "rs.sub.x", "odd"]), json_values,
+       st.one_of(st.none(), st.just(SYMBOL), json_scalars), st.one_of(st.none(), json_scalars))
+def test_ws_messages_agrees_with_decode_ws_on_random_frames(
+        channel: str, data: Any, symbol: Any, ts: Any) -> None:
+    _agree(orjson.dumps({"channel": channel, "data": data, "ts": ts, "symbol": symbol}))
+
+
+@pytest.mark.parametrize("junk", [None, 5, 1.5, [], {}, "", "[]", '{"channel":7}'])
+def test_ws_messages_refuses_what_decode_ws_refuses(junk: Any) -> None:
+    with pytest.raises(DecodeError):
+        ws_messages(junk)
+    assert _agree(junk)[0] == "error"

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Final
 
 from ._rest import ENDPOINTS, decode_rest
-from ._ws import CHANNELS, WsFrame, decode_ws, decode_ws_gzip
+from ._ws import CHANNELS, WsFrame, decode_ws, decode_ws_gzip, ws_messages
 from .envelope import Envelope, decode_envelope
 from .results import (
     CancelResult,
@@ -44,6 +44,7 @@ __all__ = [
     "decode_rest",
     "decode_ws",
     "decode_ws_gzip",
+    "ws_messages",
 ]
 
 PARSER_VERSION: Final = "mexc-1"

@@ -23,7 +23,7 @@ from . import _book as book
 from . import _fields as f
 from . import _market as mkt
 
-__all__ = ["CHANNELS", "WsFrame", "decode_ws", "decode_ws_gzip"]
+__all__ = ["CHANNELS", "WsFrame", "decode_ws", "decode_ws_gzip", "ws_messages"]
 
 _WHERE = "ws"
 _FRAME_KNOWN: Final = frozenset({"channel", "data", "symbol", "ts"})
@@ -219,6 +219,21 @@ def _is_success(data: Any) -> bool:
 
 def decode_ws(text: str | bytes) -> WsFrame:
     """Decode one text frame; raises :class:`DecodeError` (channel and field) if malformed."""
+    frame: WsFrame = _decoded(text, _decode)
+    return frame
+
+
+def ws_messages(text: str | bytes) -> tuple[Any, ...]:
+    """``decode_ws(text).messages``, without building the :class:`WsFrame` or listing unknown
+    frame fields: what interpreting a stored frame needs. The same checks, the same errors.
+    """
+    messages: tuple[Any, ...] = _decoded(text, _messages)
+    return messages
+
+
+def _decoded(text: str | bytes, decode: Callable[[dict[str, Any], str], Any]) -> Any:
+    """Parse ``text``, check the envelope, and ``decode(frame, channel)``; every failure is a
+    :class:`DecodeError`."""
     try:
         frame = orjson.loads(text)
     except (orjson.JSONDecodeError, TypeError) as exc:
@@ -229,13 +244,27 @@ def decode_ws(text: str | bytes) -> WsFrame:
     if type(channel) is not str or not channel:
         raise DecodeError(_WHERE, f"channel: expected a non-empty string, got {channel!r}"[:200])
     try:
-        return _decode(frame, channel)
+        return decode(frame, channel)
     except f.Invalid as exc:
         raise DecodeError(channel, f"{exc.field}: {exc.reason}") from None
     except (MemoryError, RecursionError):
         raise
     except Exception as exc:  # a decoder bug: still a DecodeError, flagged "internal"
         raise DecodeError(channel, f"internal: {type(exc).__name__}: {exc}") from exc
+
+
+def _messages(frame: dict[str, Any], channel: str) -> tuple[Any, ...]:
+    """The model messages of ``frame`` (see :func:`ws_messages`)."""
+    handler = CHANNELS.get(channel)
+    if handler is None:  # acknowledgements, pongs, errors, unknown channels: no messages
+        return _decode(frame, channel).messages
+    ts = frame.get("ts")
+    if ts is not None and (type(ts) is not int or ts < 0):
+        ts = f.ts(frame, "ts")
+    symbol = frame.get("symbol")
+    if symbol is not None and (type(symbol) is not str or not symbol):
+        raise f.Invalid("symbol", f"expected a non-empty string, got {f.type_name(symbol)}")
+    return handler(frame.get("data"), symbol, ts)[0]
 
 
 def _decode(frame: dict[str, Any], channel: str) -> WsFrame:
