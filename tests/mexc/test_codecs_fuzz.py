@@ -14,6 +14,7 @@ net, so it fails these tests too.
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 from collections.abc import Callable, Iterator
 from decimal import Decimal
@@ -21,6 +22,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import attrs
 import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -31,6 +33,7 @@ from adapters.mexc.codecs import (
     ENDPOINTS,
     _book,
     _fields,
+    _market,
     decode_envelope,
     decode_rest,
     decode_ws,
@@ -527,3 +530,33 @@ def test_ws_messages_refuses_what_decode_ws_refuses(junk: Any) -> None:
     with pytest.raises(DecodeError):
         ws_messages(junk)
     assert _agree(junk)[0] == "error"
+
+
+# ------------------------------------------- the inline trade path agrees with the checked one
+
+_MISSING = object()
+_TRADE_FIELDS = {
+    "p": [100000.0, 100000.1, 7, 1, 1.0, True, -1.5, 0, "5", None, _MISSING],
+    "v": [42, 0, -1, 1.5, True, None, _MISSING],
+    "T": [1, 2, 3, True, "1", _MISSING],
+    "t": [0, 1767225600005, -1, 1.0, True, _MISSING],
+    "M": [_MISSING, 1, 2, 3, True, None],
+    "i": [_MISSING, 7, "a", None],
+}
+
+
+def test_trade_fast_path_agrees_with_the_checked_path() -> None:
+    _fields.positive(100000.0, "p")  # a price the memo holds, so the inline path is taken
+    taken = {"ok": 0, "error": 0}
+    for values in itertools.product(*_TRADE_FIELDS.values()):
+        d = {k: v for k, v in zip(_TRADE_FIELDS, values, strict=True) if v is not _MISSING}
+        outcomes = []
+        for fn in (_market.trade, _market._trade_checked):
+            try:
+                value = fn(d, SYMBOL)
+                outcomes.append(("ok", value, [type(x) for x in attrs.astuple(value)]))
+            except _fields.Invalid as exc:
+                outcomes.append(("error", exc.field, exc.reason))
+        assert outcomes[0] == outcomes[1], d
+        taken[outcomes[0][0]] += 1
+    assert taken["ok"] > 200 and taken["error"] > 10_000, taken

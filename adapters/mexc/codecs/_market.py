@@ -43,6 +43,7 @@ KLINE_INTERVALS: Final = frozenset(
     {"Min1", "Min5", "Min15", "Min30", "Min60", "Hour4", "Hour8", "Day1", "Week1", "Month1"}
 )
 _TAKER_SIDE: Final = f.table(TakerSide)
+_POSITIVE: Final = f.POSITIVE
 _CONTRACT_STATES: Final = frozenset({0, 1, 2, 3, 4})
 
 # ----------------------------------------------------------------------------- tickers
@@ -123,7 +124,32 @@ DEAL_KNOWN: Final = frozenset({"p", "v", "T", "O", "M", "t", "i"})
 
 
 def trade(d: dict[str, Any], symbol: str) -> Trade:
-    """One public trade ``{p, v, T, O, M, t, i?}`` (REST ``deals`` and ``push.deal``)."""
+    """One public trade ``{p, v, T, O, M, t, i?}`` (REST ``deals`` and ``push.deal``).
+
+    The common shape (a memoised price, an int volume, known side and flag codes, an int
+    time, no id) is built inline; anything else goes through the checked path, which
+    raises naming the field.
+    """
+    get = d.get
+    price, vol, side, stamp, flag = get("p"), get("v"), get("T"), get("t"), get("M")
+    if (
+        (type(price) is float or type(price) is int)
+        and type(vol) is int
+        and vol >= 0
+        and type(side) is int
+        and type(stamp) is int
+        and stamp >= 0
+        and (flag is None or (type(flag) is int and (flag == 1 or flag == 2)))
+        and get("i") is None
+    ):
+        p = _POSITIVE.get(price)
+        taker = _TAKER_SIDE.get(side)
+        if p is not None and taker is not None:
+            return Trade(symbol, p, f.from_int(vol), taker, stamp, flag == 1, None)
+    return _trade_checked(d, symbol)
+
+
+def _trade_checked(d: dict[str, Any], symbol: str) -> Trade:
     try:
         price = d["p"]
     except KeyError:

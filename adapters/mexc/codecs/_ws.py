@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable
+from functools import partial
 from typing import Any, Final
 
 import orjson
@@ -29,6 +30,7 @@ _WHERE = "ws"
 _FRAME_KNOWN: Final = frozenset({"channel", "data", "symbol", "ts"})
 _DEPTH_KNOWN: Final = book.DEPTH_KNOWN
 _TICKER_KNOWN: Final = mkt.TICKER_KNOWN
+_DEAL_KNOWN: Final = mkt.DEAL_KNOWN
 _MAX_INFLATED: Final = 16 * 1024 * 1024
 
 
@@ -122,16 +124,16 @@ def _objects(
     """``data`` as an array of objects (or one object), each decoded by ``one``."""
     items = data if type(data) is list else [_data_obj(data)]
     out = []
-    names: set[str] = set()
+    names: set[str] | None = None
     for i, item in enumerate(items):
         try:
-            body = f.obj(item)
+            body = item if type(item) is dict else f.obj(item)
             out.append(one(body))
         except f.Invalid as exc:
             raise f.at_index(exc, i).under("data") from None
-        if not body.keys() <= known:
-            names.update(body.keys() - known)
-    return tuple(out), tuple(sorted("data." + name for name in names))
+        if not known.issuperset(body):
+            names = (names or set()) | (body.keys() - known)
+    return tuple(out), () if names is None else tuple(sorted("data." + name for name in names))
 
 
 def _ticker(
@@ -159,7 +161,14 @@ def _tickers(
 def _deal(data: Any, symbol: str | None, ts: int | None) -> tuple[tuple[Any, ...], tuple[str, ...]]:
     """``push.deal``: one object (old docs) or an array (current, aggregated)."""
     sym = _need_symbol(symbol)
-    return _objects(data, lambda d: mkt.trade(d, sym), mkt.DEAL_KNOWN)
+    if type(data) is list and len(data) == 1:  # the common push: one trade
+        item = data[0]
+        if type(item) is dict and _DEAL_KNOWN.issuperset(item):
+            try:
+                return (mkt.trade(item, sym),), ()
+            except f.Invalid as exc:
+                raise f.at_index(exc, 0).under("data") from None
+    return _objects(data, partial(mkt.trade, symbol=sym), _DEAL_KNOWN)
 
 
 def _contract(
