@@ -23,7 +23,8 @@ Three benchmarks of the pieces :mod:`engine.runtime` wires together, real socket
 * **tick-to-ack** (``engine.t2a.<sync>.p50`` / ``.p99``, µs, lower is better, target ratio
   0.5 on p50, i.e. within 2x of the floor): from the frame's ``Input`` to the simulator's
   answer reaching the journaling hook, through the sequencer, ``dispatch``, the
-  :class:`~adapters.mexc.execution.ExecutionManager`, :class:`MexcRestClient` (httpx) and the
+  :class:`~adapters.mexc.execution.ExecutionManager`, :class:`MexcRestClient` (httpx with
+  the engine's plain-http transport, :func:`adapters.mexc.http11.http_client`) and the
   bundled simulator served with ``serve_sim`` in a child process (rate limiting off, 10M
   USDT, market still). Floor: the same signed ``POST order/create`` (same headers, same
   body shape) over one raw keep-alive socket with h11, interleaved with the ticks. Orders
@@ -62,6 +63,7 @@ from adapters.mexc.codecs import PARSER_VERSION, _fields
 from adapters.mexc.config import MexcConfig
 from adapters.mexc.errors import DecodeError
 from adapters.mexc.execution import ExecutionManager, journaling_hook
+from adapters.mexc.http11 import http_client
 from adapters.mexc.interpret import interpret, rest_row, ws_row
 from adapters.mexc.rest import MexcRestClient, RawResponse
 from adapters.mexc.signing import rest_signature
@@ -624,7 +626,7 @@ async def _tick_to_ack(port: int, credentials: Credentials, directory: Path, syn
     seq = engine.sequencer
     latencies: list[int] = []
     floor: list[int] = []
-    async with httpx.AsyncClient(timeout=10.0, event_hooks=hooks) as http:
+    async with http_client(timeout=10.0, event_hooks=hooks) as http:
         rest = MexcRestClient(http, config, credentials, clock,
                               on_response=journaling_hook(emit))
         executor = ExecutionManager(rest, emit, clock)

@@ -145,6 +145,20 @@ _SUCCESS_CODES = frozenset({0, 200})
 """Codes of a successful answer (with ``success`` true); 200 is a legacy shape ccxt accepts."""
 
 
+def _text(response: httpx.Response) -> str:
+    """``response.text``, without parsing a ``Content-Type`` that has no parameters.
+
+    Such a type names no charset, so httpx decodes with the client's default encoding (UTF-8
+    unless configured otherwise) and ``errors="replace"``: exactly what is done here then.
+    """
+    content_type = response.headers.get("content-type")
+    if (content_type is not None and ";" not in content_type
+            and response.default_encoding == "utf-8"
+            and not hasattr(response, "_encoding") and not hasattr(response, "_text")):
+        return response.content.decode("utf-8", "replace")
+    return response.text
+
+
 def _retry_after(value: str | None) -> float | None:
     try:
         return float(value) if value is not None else None
@@ -177,6 +191,13 @@ class RestCaller:
         self._decoder = decoder
         t = config.timeouts
         self._timeout = httpx.Timeout(connect=t.connect, read=t.read, write=t.write, pool=t.pool)
+        self._urls: dict[str, httpx.URL] = {}
+        """Parsed URLs of endpoints without path parameters or query (one per endpoint and
+        base; httpx URLs are immutable, so requests can share them)."""
+
+    def _parse_url(self, text: str) -> httpx.URL:
+        url = self._urls[text] = httpx.URL(text)
+        return url
 
     def _decoders(self) -> Decoder:
         if self._decoder is None:
@@ -197,10 +218,13 @@ class RestCaller:
         endpoint = resolve(name, self.config.generation, params.keys())
         if endpoint.private and self._auth is None:
             raise CredentialsError(f"{endpoint.name} is private and the client has no credentials")
-        url = self.config.rest_base + endpoint.path(**params)
+        text = self.config.rest_base + endpoint.path(**params)
         query_text = query_string(query)
+        url: str | httpx.URL = text
         if query_text:
-            url += "?" + query_text
+            url = text + "?" + query_text
+        elif not params:  # a fixed URL (every POST of the hot path): parsed once
+            url = self._urls.get(text) or self._parse_url(text)
         content = json_bytes(body) if endpoint.mutating else None
         headers = {"Content-Type": "application/json"} if endpoint.private else {}
         request = self._http.build_request(
@@ -244,7 +268,7 @@ class RestCaller:
             request_body=content.decode("utf-8") if content else None,
             status=response.status_code,
             headers=tuple((k, v) for k, v in response.headers.items() if _kept(k.lower())),
-            body_text=response.text,
+            body_text=_text(response),
             sent_ns=sent_ns,
             received_ns=self._clock.time_ns(),
         )

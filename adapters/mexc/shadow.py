@@ -31,6 +31,7 @@ from adapters.mexc.auth import Credentials
 from adapters.mexc.codecs import decode_ws
 from adapters.mexc.config import MexcConfig
 from adapters.mexc.errors import MexcError
+from adapters.mexc.http11 import http_client
 from adapters.mexc.rest import MexcRestClient
 from adapters.mexc.sim.service import SimService
 from adapters.mexc.sim.virtual_venue import BookMirror, SimVenue, contract_from_info
@@ -139,7 +140,7 @@ async def open_shadow_venue(
     """A local simulator mirroring the outside market of ``source_config``; yields the venue."""
     symbols = tuple(symbols)
     own_http = source_http is None
-    http_source = source_http or httpx.AsyncClient(timeout=10.0)
+    http_source = source_http or http_client(timeout=10.0)
     try:
         source = MexcRestClient(http_source, source_config, None, clock)
         infos = await source.contract_detail()

@@ -23,6 +23,7 @@ import trio
 
 from adapters.mexc.auth import Credentials
 from adapters.mexc.config import MexcConfig
+from adapters.mexc.http11 import http_client
 from adapters.mexc.sim.asgi import rest_base_url, serve_sim, ws_url
 from adapters.mexc.sim.contracts import default_contracts, make_contract
 from adapters.mexc.sim.faults import Faults
@@ -78,7 +79,7 @@ async def open_sim_venue(
             port = await nursery.start(serve_sim, service, "127.0.0.1", 0)
             config = MexcConfig.for_simulator(rest_base_url("127.0.0.1", port),
                                               ws_url=ws_url("127.0.0.1", port))
-            http = httpx.AsyncClient(timeout=10.0)
+            http = http_client(timeout=10.0)
             venue = Venue(http, config.ws_url, config, credentials, None,
                           f"bundled simulator at {config.rest_base}")
         try:
@@ -93,5 +94,5 @@ async def open_live_venue(
     clock: Clock, *, config: MexcConfig, credentials: Credentials | None,
 ) -> AsyncIterator[Venue]:
     """Reach MEXC (or the base URL in ``config``)."""
-    async with httpx.AsyncClient(timeout=10.0) as http:
+    async with http_client(timeout=10.0) as http:
         yield Venue(http, config.ws_url, config, credentials, None, f"MEXC at {config.rest_base}")
