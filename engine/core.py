@@ -43,6 +43,7 @@ from engine.events import (
     Event,
     KillSwitchTripped,
     OrderRequested,
+    Row,
     StopRequested,
     StrategyFailed,
 )
@@ -206,7 +207,7 @@ class Core:
                 return self.decode_failed(ev, exc)
         return self.fold_values(values, ev.ts_ns, ev.seq)
 
-    def decode_failed(self, ev: Event, exc: Exception) -> list[Decision]:
+    def decode_failed(self, ev: Row, exc: Exception) -> list[Decision]:
         """Row ``ev`` could not be interpreted (``exc``, one of ``decode_errors``): fold and
         return the :class:`DecodeFailed` decision, as :meth:`handle` does."""
         event = DecodeFailed(ev.kind, str(exc)[:500], ev.ts_ns)

@@ -175,7 +175,7 @@ class _Replayer:
         reference = self.reference
         rows = inputs = 0
         last_input_seq: int | None = None
-        for ev in self.journal.read(session=self.info.id):  # the hot loop: locals only
+        for ev in self.journal.read_facts(session=self.info.id):  # the hot loop: locals only
             rows += 1
             if progress is not None and rows % PROGRESS_EVERY == 0:
                 progress(rows)
@@ -229,7 +229,7 @@ class _Replayer:
                 self.pending.append(_Pending(
                     seq, codec.encode(d.event, stream=d.stream, cause=seq), d.event))
 
-    def _recorded(self, rec: Event) -> bool:
+    def _recorded(self, rec: Row) -> bool:
         if self.pending:
             head = self.pending[0]
             if same_row(head.row, rec):

@@ -14,7 +14,7 @@ from typing import Any, Final
 import orjson
 from attrs import field, frozen
 
-from engine.events import Event, NewEvent, canonical_json
+from engine.events import Event, NewEvent, Row, canonical_json
 from engine.projections import MAX_ANOMALIES, State
 
 __all__ = ["Divergence", "ReplayResult", "describe", "excerpt", "first_difference",
@@ -123,7 +123,7 @@ def render(row: Event | NewEvent) -> str:
     return f"{seq}{row.kind} stream={row.stream} cause={row.cause} {excerpt(row.body, 600)}"
 
 
-def same_row(row: NewEvent, ev: Event) -> bool:
+def same_row(row: NewEvent, ev: Row) -> bool:
     """True when a replayed row and a recorded one agree in every journaled field."""
     return (row.body == ev.body and row.kind == ev.kind and row.stream == ev.stream
             and row.cause == ev.cause and row.ts_ns == ev.ts_ns and row.source == ev.source

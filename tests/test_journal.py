@@ -146,11 +146,23 @@ def test_read_facts_are_the_reads_rows_cut_to_what_interpreting_needs(populated)
                {"from_seq": 3, "to_seq": 9, "session": a}, {"from_seq": 9, "to_seq": 8}):
         for page in (1, 2, 5, 1000):
             facts = list(j.read_facts(page=page, **kw))
-            expected = [Fact(e.seq, e.ts_ns, e.source, e.kind, e.stream, e.body)
+            expected = [Fact(e.seq, e.ts_ns, e.venue_ts_ms, e.source, e.kind, e.stream, e.cause,
+                             e.body)
                         for e in j.read(**kw)]
             assert facts == expected, (kw, page)
             assert all(type(f) is Fact for f in facts)
     assert [f.seq for f in j.read_facts(session=a)] == [1, 2, 3, 4, 5, 6, 10, 11, 12]
+
+
+def test_read_facts_carry_venue_time_and_cause(writer: Journal, make_event) -> None:
+    sid = writer.start_session(started_ns=1)
+    writer.append(sid, [make_event(1, venue_ts_ms=1_700_000_000_123),
+                        make_event(2, kind="engine.timer", source="engine", stream=None,
+                                   cause=1)])
+    (one, two) = writer.read_facts(session=sid)
+    assert (one.venue_ts_ms, one.cause, two.venue_ts_ms, two.cause) == (
+        1_700_000_000_123, None, None, 1)
+    assert (two.kind, two.source, two.stream) == ("engine.timer", "engine", None)
 
 
 def _limit(sql: str) -> int:
