@@ -228,7 +228,7 @@ def _is_success(data: Any) -> bool:
 
 def decode_ws(text: str | bytes) -> WsFrame:
     """Decode one text frame; raises :class:`DecodeError` (channel and field) if malformed."""
-    frame: WsFrame = _decoded(text, _decode)
+    frame: WsFrame = _decoded(text, True)
     return frame
 
 
@@ -236,13 +236,13 @@ def ws_messages(text: str | bytes) -> tuple[Any, ...]:
     """``decode_ws(text).messages``, without building the :class:`WsFrame` or listing unknown
     frame fields: what interpreting a stored frame needs. The same checks, the same errors.
     """
-    messages: tuple[Any, ...] = _decoded(text, _messages)
+    messages: tuple[Any, ...] = _decoded(text, False)
     return messages
 
 
-def _decoded(text: str | bytes, decode: Callable[[dict[str, Any], str], Any]) -> Any:
-    """Parse ``text``, check the envelope, and ``decode(frame, channel)``; every failure is a
-    :class:`DecodeError`."""
+def _decoded(text: str | bytes, whole: bool) -> Any:
+    """Parse ``text``, check the envelope, and decode it (see :func:`_decode`); every failure
+    is a :class:`DecodeError`."""
     try:
         frame = orjson.loads(text)
     except (orjson.JSONDecodeError, TypeError) as exc:
@@ -253,7 +253,7 @@ def _decoded(text: str | bytes, decode: Callable[[dict[str, Any], str], Any]) ->
     if type(channel) is not str or not channel:
         raise DecodeError(_WHERE, f"channel: expected a non-empty string, got {channel!r}"[:200])
     try:
-        return decode(frame, channel)
+        return _decode(frame, channel, whole)
     except f.Invalid as exc:
         raise DecodeError(channel, f"{exc.field}: {exc.reason}") from None
     except (MemoryError, RecursionError):
@@ -262,34 +262,25 @@ def _decoded(text: str | bytes, decode: Callable[[dict[str, Any], str], Any]) ->
         raise DecodeError(channel, f"internal: {type(exc).__name__}: {exc}") from exc
 
 
-def _messages(frame: dict[str, Any], channel: str) -> tuple[Any, ...]:
-    """The model messages of ``frame`` (see :func:`ws_messages`)."""
+def _decode(frame: dict[str, Any], channel: str, whole: bool = True) -> Any:
+    """The :class:`WsFrame` of ``frame``, or with ``whole`` false only its messages."""
+    ts = frame.get("ts")
+    if ts is not None and (type(ts) is not int or ts < 0):
+        ts = f.ts(frame, "ts")
+    symbol = frame.get("symbol")
+    if symbol is not None and (type(symbol) is not str or not symbol):
+        raise f.Invalid("symbol", f"expected a non-empty string, got {f.type_name(symbol)}")
     handler = CHANNELS.get(channel)
-    if handler is None:  # acknowledgements, pongs, errors, unknown channels: no messages
-        return _decode(frame, channel).messages
-    ts = frame.get("ts")
-    if ts is not None and (type(ts) is not int or ts < 0):
-        ts = f.ts(frame, "ts")
-    symbol = frame.get("symbol")
-    if symbol is not None and (type(symbol) is not str or not symbol):
-        raise f.Invalid("symbol", f"expected a non-empty string, got {f.type_name(symbol)}")
-    return handler(frame.get("data"), symbol, ts)[0]
-
-
-def _decode(frame: dict[str, Any], channel: str) -> WsFrame:
-    ts = frame.get("ts")
-    if ts is not None and (type(ts) is not int or ts < 0):
-        ts = f.ts(frame, "ts")
-    symbol = frame.get("symbol")
-    if symbol is not None and (type(symbol) is not str or not symbol):
-        raise f.Invalid("symbol", f"expected a non-empty string, got {f.type_name(symbol)}")
+    if handler is not None and not whole:
+        return handler(frame.get("data"), symbol, ts)[0]
     unknown = () if _FRAME_KNOWN.issuperset(frame) else tuple(sorted(frame.keys() - _FRAME_KNOWN))
-    handler = CHANNELS.get(channel)
     if handler is not None:
         messages, extra = handler(frame.get("data"), symbol, ts)
         return WsFrame(
             channel, symbol, ts, messages, None, None, unknown + extra if extra else unknown
         )
+    if not whole:  # acknowledgements, pongs, errors, unknown channels: no messages, but the
+        return _decode(frame, channel).messages  # same checks (a pong's data time)
     data = frame.get("data")
     if channel == "pong":
         if ts is None and data is not None:
