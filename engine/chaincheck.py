@@ -57,8 +57,11 @@ from engine.errors import JournalError
 from engine.events import GENESIS_HASH, chain_checker
 
 __all__ = [
+    "MAX_SEQ",
     "MAX_WORKERS",
+    "MIN_SEQ",
     "PARALLEL_MIN_ROWS",
+    "ROW_COLUMNS",
     "ScanOutcome",
     "check_chunk",
     "check_chunks_here",
@@ -85,8 +88,9 @@ PROGRESS_EVERY: Final = 100_000
 WORKER_REPORT_ROWS: Final = 20_000
 """A worker reports its progress about this often (rows)."""
 ENV_WORKERS: Final = "TAPELINE_VERIFY_WORKERS"
-_COLUMNS: Final = "seq, session, ts_ns, venue_ts_ms, source, kind, stream, cause, body, hash"
-_SQL: Final = f"SELECT {_COLUMNS} FROM events WHERE seq >= ? ORDER BY seq LIMIT ?"
+ROW_COLUMNS: Final = "seq, session, ts_ns, venue_ts_ms, source, kind, stream, cause, body, hash"
+"""A journal row's columns, in the order of :class:`engine.events.Event`'s fields."""
+_SQL: Final = f"SELECT {ROW_COLUMNS} FROM events WHERE seq >= ? ORDER BY seq LIMIT ?"
 _TAG: Final = b"@chaincheck "
 _BOOT: Final = ("import sys; sys.path.insert(0, sys.argv.pop(1)); "
                 "from engine.chaincheck import worker_main; sys.exit(worker_main(sys.argv[1:]))")

@@ -35,7 +35,7 @@ import sqlite_utils
 from attrs import frozen
 
 from engine import __version__
-from engine.chaincheck import verify_chain
+from engine.chaincheck import MAX_SEQ, MIN_SEQ, ROW_COLUMNS, verify_chain
 from engine.errors import (
     JournalCorruptError,
     JournalError,
@@ -56,9 +56,6 @@ __all__ = [
 
 APPLICATION_ID: Final = 0x54504C4E  # "TPLN"
 READ_PAGE: Final = 2000
-_MIN_SEQ: Final = -(2**63)  # SQLite's rowid range
-_MAX_SEQ: Final = 2**63 - 1
-_COLUMNS: Final = "seq, session, ts_ns, venue_ts_ms, source, kind, stream, cause, body, hash"
 _FACT_COLUMNS: Final = "seq, ts_ns, venue_ts_ms, source, kind, stream, cause, body"  # events.Fact
 _INSERT: Final = (
     "INSERT INTO events (seq, session, ts_ns, venue_ts_ms, source, kind, stream, cause, body, hash)"
@@ -473,7 +470,7 @@ class Journal:
         Without ``from_seq`` the read starts at the lowest seq in the file, whatever it is (a
         tampered file may hold rows at seq <= 0, and :meth:`verify` must see them).
         """
-        for rows in self._pages(_COLUMNS, session, from_seq, to_seq, kinds, kind_prefix,
+        for rows in self._pages(ROW_COLUMNS, session, from_seq, to_seq, kinds, kind_prefix,
                                 stream, limit, page):
             for r in rows:
                 yield Event(*r)
@@ -537,7 +534,7 @@ class Journal:
             where.append("stream = ?")
             params.append(stream)
         sql = f"SELECT {columns} FROM events WHERE {' AND '.join(where)} ORDER BY seq LIMIT ?"
-        lowest = from_seq if from_seq is not None else _MIN_SEQ
+        lowest = from_seq if from_seq is not None else MIN_SEQ
         remaining = limit
         while remaining is None or remaining > 0:
             n = page if remaining is None else min(page, remaining)
@@ -546,7 +543,7 @@ class Journal:
             except _READ_ERRORS as exc:
                 raise _translate(exc, self.path) from exc
             yield rows
-            if len(rows) < n or rows[-1][0] >= _MAX_SEQ:
+            if len(rows) < n or rows[-1][0] >= MAX_SEQ:
                 return
             lowest = rows[-1][0] + 1
             if remaining is not None:
